@@ -106,7 +106,7 @@ var commandValueFlags = map[string]bool{
 }
 
 // commandBoolFlags are the boolean flags of create, run and restore, known
-// only so that a single-dash spelling such as -file-locks is not taken for
+// so that a single-dash spelling such as -file-locks is not taken for
 // crun's attached short form -fVALUE.
 var commandBoolFlags = map[string]bool{
 	"detach": true, "d": true, "no-pivot": true, "no-new-keyring": true,
@@ -198,29 +198,26 @@ func (inv *Invocation) wrapperField(name string) *string {
 	return nil
 }
 
-// scanCommand reads the flags of create, run and restore. Like
-// urfave/cli's argument reordering and argp's permutation, flags may come
-// after the container ID; the last --bundle wins, as with both parsers.
+// scanCommand reads the flags of create, run and restore the way runc
+// (urfave/cli v1) does: flags are first moved before the positional
+// arguments, each dragging along the non-flag argument that follows it,
+// then read in order until the first positional argument, which is the
+// container ID; "--" ends both steps. So flags may follow the container
+// ID, and the last --bundle wins. crun's argp permutes the same way.
 func (inv *Invocation) scanCommand(args []string) {
+	args = reorder(args)
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
-			if inv.ContainerID == "" && i+1 < len(args) {
+			if i+1 < len(args) {
 				inv.ContainerID = args[i+1]
 			}
 			return
 		}
-		name, value, hasValue, ok := splitFlag(arg)
+		name, value, hasValue, ok := splitCommandFlag(arg)
 		if !ok {
-			if inv.ContainerID == "" {
-				inv.ContainerID = arg
-			}
-			continue
-		}
-		if !hasValue && arg[1] != '-' && !commandValueFlags[name] && !commandBoolFlags[name] &&
-			(name[0] == 'b' || name[0] == 'f') {
-			// argp's attached short value: -bDIR, -fFILE (crun).
-			name, value, hasValue = name[:1], name[1:], true
+			inv.ContainerID = arg
+			return
 		}
 		if !commandValueFlags[name] {
 			continue
@@ -239,6 +236,44 @@ func (inv *Invocation) scanCommand(args []string) {
 			inv.ConfigFile = value
 		}
 	}
+}
+
+// reorder is urfave/cli v1's argument reordering (v1.22, used by runc 1.1).
+func reorder(args []string) []string {
+	flags := make([]string, 0, len(args))
+	var rest []string
+	mayBeValue := false
+	for i, arg := range args {
+		name, _, hasValue, isFlag := splitCommandFlag(arg)
+		// Only flags the command defines move; urfave/cli leaves the rest
+		// in place (and Go's flag package then rejects them).
+		isFlag = isFlag && (commandValueFlags[name] || commandBoolFlags[name])
+		switch {
+		case mayBeValue && !isFlag:
+			mayBeValue = false
+			flags = append(flags, arg)
+		case arg == "--":
+			rest = append(rest, args[i:]...)
+			return append(flags, rest...)
+		case isFlag:
+			flags = append(flags, arg)
+			mayBeValue = !hasValue
+		default:
+			rest = append(rest, arg)
+		}
+	}
+	return append(flags, rest...)
+}
+
+// splitCommandFlag is splitFlag plus argp's attached short values -bDIR
+// and -fFILE (crun), told apart from single-dash long flags by name.
+func splitCommandFlag(arg string) (name, value string, hasValue, ok bool) {
+	name, value, hasValue, ok = splitFlag(arg)
+	if ok && !hasValue && arg[1] != '-' && !commandValueFlags[name] && !commandBoolFlags[name] &&
+		(name[0] == 'b' || name[0] == 'f') {
+		return name[:1], name[1:], true, true
+	}
+	return name, value, hasValue, ok
 }
 
 // splitFlag splits "-x", "--x", "-x=v" and "--x=v". ok is false for

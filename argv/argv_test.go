@@ -11,9 +11,9 @@ import (
 func TestParse(t *testing.T) {
 	type want struct {
 		cmd, id, bundle, config, log, logFormat string
-		policy, runtime, wrapperConfig         string
-		args                                   []string // nil: same as input
-		configPath                             string
+		policy, runtime, wrapperConfig          string
+		args                                    []string // nil: same as input
+		configPath                              string
 	}
 	tests := []struct {
 		name string
@@ -148,9 +148,10 @@ func TestParse(t *testing.T) {
 			want: want{configPath: "config.json"},
 		},
 		{
-			name: "create without a bundle value",
+			// runc reorders this to "--bundle abc" and then finds no ID.
+			name: "create with a trailing bundle flag",
 			line: "create abc --bundle",
-			want: want{cmd: "create", id: "abc", configPath: "config.json"},
+			want: want{cmd: "create", bundle: "abc", configPath: "abc/config.json"},
 		},
 	}
 	for _, tc := range tests {
