@@ -1,0 +1,141 @@
+package clients
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rro-runc/rro-runc/e2e/fixture"
+)
+
+// criPod is a pod sandbox on the host network: no CNI exists here.
+type criPod struct {
+	c        *fixture.Containerd
+	dir      string
+	podJSON  string
+	ID       string
+	nameSalt int
+}
+
+// startCRIContainerd starts a containerd with the CRI plugin; configure
+// edits its config.toml first (e.g. rroctl configure containerd).
+func startCRIContainerd(t *testing.T, configure func(c *fixture.Containerd)) *fixture.Containerd {
+	t.Helper()
+	c := fixture.NewContainerd(t, true)
+	if configure != nil {
+		configure(c)
+	}
+	c.Start(t)
+	ok(t)(c.CtrNS("k8s.io", "image", "import", fixture.ImageTar(t)))
+	return c
+}
+
+// addCRIHandler appends a runtime handler to the CRI plugin's config.
+func addCRIHandler(t *testing.T, c *fixture.Containerd, name, binary string) {
+	t.Helper()
+	f, err := os.OpenFile(c.Config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, `
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s.options]
+    BinaryName = %q
+    Root = %q
+`, name, name, binary, filepath.Join(c.RuncRoot, name))
+}
+
+// runPod creates a pod sandbox with runtime handler handler ("" for the
+// default). The sandbox itself runs through that handler too.
+func runPod(t *testing.T, c *fixture.Containerd, name, handler string) (*criPod, error) {
+	t.Helper()
+	dir := t.TempDir()
+	p := &criPod{c: c, dir: dir, podJSON: filepath.Join(dir, "pod.json")}
+	writeJSON(t, p.podJSON, map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": name + "-uid", "attempt": 0},
+		"log_directory": filepath.Join(dir, "logs"),
+		"linux": map[string]any{"security_context": map[string]any{
+			"namespace_options": map[string]any{"network": 2}, // NODE: host network
+		}},
+	})
+	args := []string{"runp"}
+	if handler != "" {
+		args = append(args, "--runtime", handler)
+	}
+	out, err := c.Crictl(append(args, p.podJSON)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, out)
+	}
+	p.ID = strings.TrimSpace(out)
+	t.Cleanup(func() {
+		_, _ = c.Crictl("stopp", p.ID)
+		_, _ = c.Crictl("rmp", "--force", p.ID)
+	})
+	return p, nil
+}
+
+// createContainer creates (not starts) a container in the pod, with vol
+// mounted read-only at /vol when vol is not "".
+func (p *criPod) createContainer(t *testing.T, name, vol string, args ...string) (string, error) {
+	t.Helper()
+	p.nameSalt++
+	ctr := map[string]any{
+		"metadata": map[string]any{"name": name},
+		"image":    map[string]any{"image": fixture.ImageRefFull},
+		"command":  args,
+		"log_path": fmt.Sprintf("%s-%d.log", name, p.nameSalt),
+		"linux":    map[string]any{},
+	}
+	if vol != "" {
+		ctr["mounts"] = []map[string]any{{"container_path": "/vol", "host_path": vol, "readonly": true}}
+	}
+	ctrJSON := filepath.Join(p.dir, fmt.Sprintf("ctr-%s-%d.json", name, p.nameSalt))
+	writeJSON(t, ctrJSON, ctr)
+	out, err := p.c.Crictl("create", p.ID, ctrJSON, p.podJSON)
+	if err != nil {
+		return "", fmt.Errorf("%w\n%s", err, out)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// runToCompletion creates and starts a container, waits until it exits
+// and returns its logs.
+func (p *criPod) runToCompletion(t *testing.T, name, vol string, args ...string) (string, error) {
+	t.Helper()
+	id, err := p.createContainer(t, name, vol, args...)
+	if err != nil {
+		return "", err
+	}
+	if out, err := p.c.Crictl("start", id); err != nil {
+		return "", fmt.Errorf("%w\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := p.c.Crictl("inspect", "-o", "go-template", "--template", "{{.status.state}}", id)
+		if err == nil && strings.TrimSpace(out) == "CONTAINER_EXITED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("container %s did not exit: %s %v", id, out, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p.c.Crictl("logs", id)
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,12 @@
+// Package clients holds the end-to-end suites that run rro-runc under the
+// real container clients of this machine, as a user installs it: containerd
+// 1.6 through ctr and through the CRI plugin (crictl), Docker 20.10 and
+// Podman 4.3. Each suite starts its own private daemon (see e2e/fixture),
+// configures it with `rroctl configure`, and shows from inside a container
+// that writes under a read-only volume's submounts fail with EROFS through
+// rro-runc while the plain runtime leaves them writable.
+//
+// The suites need root; under CI=true they fail instead of skipping.
+// TestCaptureConfigs also records the config.json each client writes into
+// testdata/clients (go test ./e2e/clients -run Capture -update).
+package clients
