@@ -21,9 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -q
 	# Installing docker.io or containerd must not start daemons that would
 	# hold /run/containerd and /run/docker: the suites start their own.
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod 0755 /usr/sbin/policy-rc.d
-	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
