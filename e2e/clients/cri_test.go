@@ -139,3 +139,101 @@ func writeJSON(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 }
+
+// criState is a container's CRI state, e.g. CONTAINER_RUNNING.
+func criState(c *fixture.Containerd, id string) string {
+	out, err := c.Crictl("inspect", "-o", "go-template", "--template", "{{.status.state}}", id)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return strings.TrimSpace(out)
+}
+
+// TestContainerdCRI runs containerd's CRI plugin, what the kubelet talks
+// to, driven by crictl: the handler `rro` installed by `rroctl configure
+// containerd`, pods on the host network, `readonly: true` volumes.
+func TestContainerdCRI(t *testing.T) {
+	fixture.RequireRoot(t)
+	rro := fixture.RroRunc(t)
+	conf := newWrapperConf(t)
+	c := fixture.NewContainerd(t, true)
+	c.Env = conf.env()
+	configure(t, "containerd", c.Config, rro)
+	c.Start(t)
+	ok(t)(c.CtrNS("k8s.io", "image", "import", fixture.ImageTar(t)))
+	vol := fixture.NestedVolume(t)
+	// Where runc state may live: the handlers' roots under c.Dir, or
+	// containerd's default when the handler sets no Root.
+	stateDirs := []string{c.Dir, "/run/containerd/runc/k8s.io"}
+	noStateLeft := func(t *testing.T, id string) {
+		t.Helper()
+		for _, d := range stateDirs {
+			if left := runcStateLeft(t, d, id); len(left) > 0 {
+				t.Errorf("runc state left behind: %v", left)
+			}
+		}
+	}
+
+	t.Run("plain runc leaves submounts writable", func(t *testing.T) {
+		pod, err := runPod(t, c, "plain", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture.CheckProbe(t, ok(t)(pod.runToCompletion(t, "probe", vol, probeArgs...)), fixture.WantPlain)
+	})
+	t.Run("rro-runc makes submounts read-only", func(t *testing.T) {
+		pod, err := runPod(t, c, "rro", "rro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture.CheckProbe(t, ok(t)(pod.runToCompletion(t, "probe", vol, probeArgs...)), fixture.WantRRO)
+	})
+	t.Run("policy Enabled without rro fails visibly", func(t *testing.T) {
+		pod, err := runPod(t, c, "enabled", "rro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf.enabledWithoutRRO(t)
+		id, err := pod.createContainer(t, "probe", vol, probeArgs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The CRI plugin creates the runtime's container on start.
+		out, err := c.Crictl("start", id)
+		wantWrapperError(t, out, err, "OCI runtime create failed: ")
+		noStateLeft(t, id)
+		if s := criState(c, id); s == "CONTAINER_RUNNING" {
+			t.Errorf("container %s is %s", id, s)
+		}
+		ok(t)(c.Crictl("rm", id))
+	})
+	t.Run("exec, stop and remove through rro-runc", func(t *testing.T) {
+		pod, err := runPod(t, c, "svc", "rro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, name := range []string{"svc-stop", "svc-kill"} {
+			id, err := pod.createContainer(t, name, vol, serviceArgs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok(t)(c.Crictl("start", id))
+			waitFor(t, name+" running", func() (bool, string) { s := criState(c, id); return s == "CONTAINER_RUNNING", s })
+			ids = append(ids, id)
+		}
+		fixture.CheckProbe(t, ok(t)(c.Crictl(append([]string{"exec", "--sync", ids[0]}, probeArgs...)...)), fixture.WantRRO)
+		ok(t)(c.Crictl("stop", "--timeout", "20", ids[0])) // SIGTERM: the service exits
+		ok(t)(c.Crictl("stop", "--timeout", "0", ids[1]))  // SIGKILL straight away
+		for _, id := range ids {
+			if s := criState(c, id); s != "CONTAINER_EXITED" {
+				t.Errorf("container %s is %s after stop", id, s)
+			}
+			ok(t)(c.Crictl("rm", id))
+			noStateLeft(t, id)
+		}
+		ok(t)(c.Crictl("stopp", pod.ID))
+		ok(t)(c.Crictl("rmp", pod.ID))
+		noStateLeft(t, pod.ID)
+	})
+}

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rro-runc/rro-runc/e2e/fixture"
@@ -23,4 +24,75 @@ func podmanRun(p *fixture.Podman, runtime, vol string, args ...string) (string, 
 	}
 	argv = append(argv, "run", "--rm", "--network", "none", "-v", vol+":/vol:ro", fixture.ImageRef)
 	return p.Podman(append(argv, args...)...)
+}
+
+// podmanState is a container's state (running, exited, ...) or "".
+func podmanState(p *fixture.Podman, name string) string {
+	out, err := p.Podman("inspect", "--format", "{{.State.Status}}", name)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(out)
+}
+
+// TestPodman runs Podman 4.3 with rro-runc installed as its default
+// runtime by `rroctl configure podman --set-as-default`; plain runc is
+// picked with --runtime runc.
+func TestPodman(t *testing.T) {
+	fixture.RequireRoot(t)
+	rro := fixture.RroRunc(t)
+	conf := newWrapperConf(t)
+	p := fixture.NewPodman(t)
+	configure(t, "podman", p.Conf, rro, "--set-as-default")
+	p.LoadImage(t)
+	vol := fixture.NestedVolume(t)
+	// conmon does not hand podman's environment to the runtime, so the
+	// wrapper's configuration file is named with a runtime flag, which
+	// podman passes on every runtime call of the invocation.
+	withConf := func(args ...string) []string {
+		return append([]string{"--runtime-flag", "rro-config=" + conf.path}, args...)
+	}
+
+	t.Run("plain runc leaves submounts writable", func(t *testing.T) {
+		fixture.CheckProbe(t, ok(t)(podmanRun(p, "runc", vol, probeArgs...)), fixture.WantPlain)
+	})
+	t.Run("rro-runc makes submounts read-only", func(t *testing.T) {
+		fixture.CheckProbe(t, ok(t)(p.Podman(withConf(append([]string{"run", "--rm", "--network", "none",
+			"-v", vol + ":/vol:ro", fixture.ImageRef}, probeArgs...)...)...)), fixture.WantRRO)
+	})
+	t.Run("policy Enabled without rro fails visibly", func(t *testing.T) {
+		conf.enabledWithoutRRO(t)
+		out, err := p.Podman(withConf(append([]string{"run", "--rm", "--name", "enabled", "--network", "none",
+			"-v", vol + ":/vol:ro", fixture.ImageRef}, probeArgs...)...)...)
+		// runtime_supports_json makes conmon pass --log, so podman shows
+		// rro-runc's message after the runtime's name.
+		wantWrapperError(t, out, err, "OCI runtime error: rro: ")
+		waitFor(t, "the failed container to go", func() (bool, string) { s := podmanState(p, "enabled"); return s == "", s })
+		if left := runcStateLeft(t, p.Dir, "enabled"); len(left) > 0 {
+			t.Errorf("runc state left behind: %v", left)
+		}
+	})
+	t.Run("exec, top, stop, start, kill and remove through rro-runc", func(t *testing.T) {
+		ok(t)(p.Podman(withConf(append([]string{"run", "-d", "--name", "svc", "--network", "none",
+			"-v", vol + ":/vol:ro", fixture.ImageRef}, serviceArgs...)...)...))
+		fixture.CheckProbe(t, ok(t)(p.Podman(withConf(append([]string{"exec", "svc"}, probeArgs...)...)...)), fixture.WantRRO)
+		if out := ok(t)(p.Podman("top", "svc")); !strings.Contains(out, "sleep") && !strings.Contains(out, "trap") {
+			t.Errorf("podman top svc: %q", out)
+		}
+		ok(t)(p.Podman(withConf("stop", "--time", "20", "svc")...))
+		if s := podmanState(p, "svc"); s != "exited" {
+			t.Errorf("after stop: %s", s)
+		}
+		if code := strings.TrimSpace(ok(t)(p.Podman("inspect", "--format", "{{.State.ExitCode}}", "svc"))); code != "0" {
+			t.Errorf("stop: exit code %s, want 0 (SIGTERM handled, not killed)", code)
+		}
+		ok(t)(p.Podman(withConf("start", "svc")...)) // a second create through rro-runc
+		fixture.CheckProbe(t, ok(t)(p.Podman(withConf(append([]string{"exec", "svc"}, probeArgs...)...)...)), fixture.WantRRO)
+		ok(t)(p.Podman(withConf("kill", "svc")...))
+		waitFor(t, "svc killed", func() (bool, string) { s := podmanState(p, "svc"); return s == "exited", s })
+		ok(t)(p.Podman(withConf("rm", "svc")...))
+		if out := ok(t)(p.Podman("ps", "-aq")); strings.TrimSpace(out) != "" {
+			t.Errorf("containers left: %s", out)
+		}
+	})
 }
