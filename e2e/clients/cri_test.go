@@ -220,6 +220,7 @@ func TestContainerdCRI(t *testing.T) {
 			}
 			ok(t)(c.Crictl("start", id))
 			waitFor(t, name+" running", func() (bool, string) { s := criState(c, id); return s == "CONTAINER_RUNNING", s })
+			wantRuncState(t, id, stateDirs...)
 			ids = append(ids, id)
 		}
 		fixture.CheckProbe(t, ok(t)(c.Crictl(append([]string{"exec", "--sync", ids[0]}, probeArgs...)...)), fixture.WantRRO)

@@ -79,6 +79,7 @@ func TestContainerdCtr(t *testing.T) {
 			ok(t)(c.Ctr(append([]string{"run", "-d", "--runc-binary", rro, "--runc-root", c.RuncRoot, "--fifo-dir", c.FifoDir,
 				"--mount", "type=bind,src=" + vol + ",dst=/vol,options=rbind:ro", fixture.ImageRefFull, id}, serviceArgs...)...))
 			waitFor(t, id+" running", func() (bool, string) { s := ctrTaskStatus(c, id); return s == "RUNNING", s })
+			wantRuncState(t, id, shimRoot)
 		}
 		fixture.CheckProbe(t, ok(t)(c.Ctr(append([]string{"task", "exec", "--exec-id", "probe", "svc-stop"}, probeArgs...)...)), fixture.WantRRO)
 		if out := ok(t)(c.Ctr("task", "ps", "svc-stop")); len(strings.Fields(out)) < 4 {

@@ -3,6 +3,7 @@ package clients
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -73,15 +74,17 @@ func dockerRuntimeArgs(t *testing.T, config, name string) []string {
 	return rt.RuntimeArgs
 }
 
-// dockerState is a container's state (running, exited, ...) or "" when
-// it does not exist.
-func dockerState(d *fixture.Docker, name string) string {
-	out, err := d.Docker("inspect", "--format", "{{.State.Status}}", name)
+// stateOf is a container's state (running, exited, ...) as docker or
+// podman inspect report it, or "" when the container does not exist.
+func stateOf(cli func(args ...string) (string, error), name string) string {
+	out, err := cli("inspect", "--format", "{{.State.Status}}", name)
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(out)
 }
+
+func dockerState(d *fixture.Docker, name string) string { return stateOf(d.Docker, name) }
 
 // TestDocker runs Docker 20.10 (dockerd with its own containerd) with
 // rro-runc installed by `rroctl configure docker` into daemon.json.
@@ -111,17 +114,17 @@ func TestDocker(t *testing.T) {
 		fixture.CheckProbe(t, ok(t)(dockerRun(d, "rro", vol, probeArgs...)), fixture.WantRRO)
 	})
 	t.Run("policy Enabled without rro fails visibly", func(t *testing.T) {
-		out, err := d.Docker(append([]string{"run", "--rm", "--name", "enabled", "--runtime", "rro-enabled",
+		cidfile := filepath.Join(t.TempDir(), "cid")
+		out, err := d.Docker(append([]string{"run", "--rm", "--name", "enabled", "--cidfile", cidfile, "--runtime", "rro-enabled",
 			"--network", "none", "-v", vol + ":/vol:ro", fixture.ImageRef}, probeArgs...)...)
 		wantWrapperError(t, out, err, "docker: Error response from daemon: failed to create shim task: OCI runtime create failed: ")
 		waitFor(t, "the failed container to go", func() (bool, string) { s := dockerState(d, "enabled"); return s == "", s })
-		if left := runcStateLeft(t, d.Dir, ""); len(left) > 0 {
-			t.Errorf("runc state left behind: %v", left)
-		}
+		noRuncStateFor(t, cidfile, d.Dir)
 	})
 	t.Run("exec, top, stop, start, kill and remove through rro-runc", func(t *testing.T) {
-		ok(t)(d.Docker(append([]string{"run", "-d", "--name", "svc", "--runtime", "rro",
-			"--network", "none", "-v", vol + ":/vol:ro", fixture.ImageRef}, serviceArgs...)...))
+		id := strings.TrimSpace(ok(t)(d.Docker(append([]string{"run", "-d", "--name", "svc", "--runtime", "rro",
+			"--network", "none", "-v", vol + ":/vol:ro", fixture.ImageRef}, serviceArgs...)...)))
+		wantRuncState(t, id, d.Dir)
 		fixture.CheckProbe(t, ok(t)(d.Docker(append([]string{"exec", "svc"}, probeArgs...)...)), fixture.WantRRO)
 		if out := ok(t)(d.Docker("top", "svc")); !strings.Contains(out, "sleep") && !strings.Contains(out, "trap") {
 			t.Errorf("docker top svc: %q", out)

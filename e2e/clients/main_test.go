@@ -138,6 +138,34 @@ func runcStateLeft(t *testing.T, dir, id string) []string {
 	return left
 }
 
+// wantRuncState checks that a running container's runc state is found
+// under dirs: it proves that the leftover checks look in the right place.
+func wantRuncState(t *testing.T, id string, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if len(runcStateLeft(t, d, id)) > 0 {
+			return
+		}
+	}
+	t.Errorf("no runc state for running container %s under %v", id, dirs)
+}
+
+// noRuncStateFor checks that no runc state is left under dirs for the
+// container whose ID the client wrote to cidfile.
+func noRuncStateFor(t *testing.T, cidfile string, dirs ...string) {
+	t.Helper()
+	b, err := os.ReadFile(cidfile)
+	id := strings.TrimSpace(string(b))
+	if err != nil || id == "" {
+		t.Fatalf("the client wrote no container ID to %s: %v", cidfile, err)
+	}
+	for _, d := range dirs {
+		if left := runcStateLeft(t, d, id); len(left) > 0 {
+			t.Errorf("runc state left behind: %v", left)
+		}
+	}
+}
+
 // waitFor polls cond for up to 30 s.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()

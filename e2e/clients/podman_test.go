@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,14 +27,7 @@ func podmanRun(p *fixture.Podman, runtime, vol string, args ...string) (string, 
 	return p.Podman(append(argv, args...)...)
 }
 
-// podmanState is a container's state (running, exited, ...) or "".
-func podmanState(p *fixture.Podman, name string) string {
-	out, err := p.Podman("inspect", "--format", "{{.State.Status}}", name)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(out)
-}
+func podmanState(p *fixture.Podman, name string) string { return stateOf(p.Podman, name) }
 
 // TestPodman runs Podman 4.3 with rro-runc installed as its default
 // runtime by `rroctl configure podman --set-as-default`; plain runc is
@@ -62,19 +56,20 @@ func TestPodman(t *testing.T) {
 	})
 	t.Run("policy Enabled without rro fails visibly", func(t *testing.T) {
 		conf.enabledWithoutRRO(t)
-		out, err := p.Podman(withConf(append([]string{"run", "--rm", "--name", "enabled", "--network", "none",
-			"-v", vol + ":/vol:ro", fixture.ImageRef}, probeArgs...)...)...)
+		cidfile := filepath.Join(t.TempDir(), "cid")
+		out, err := p.Podman(withConf(append([]string{"run", "--rm", "--name", "enabled", "--cidfile", cidfile,
+			"--network", "none", "-v", vol + ":/vol:ro", fixture.ImageRef}, probeArgs...)...)...)
 		// runtime_supports_json makes conmon pass --log, so podman shows
 		// rro-runc's message after the runtime's name.
 		wantWrapperError(t, out, err, "OCI runtime error: rro: ")
 		waitFor(t, "the failed container to go", func() (bool, string) { s := podmanState(p, "enabled"); return s == "", s })
-		if left := runcStateLeft(t, p.Dir, "enabled"); len(left) > 0 {
-			t.Errorf("runc state left behind: %v", left)
-		}
+		// Podman as root gives runc no --root: its state is in /run/runc.
+		noRuncStateFor(t, cidfile, p.Dir, "/run/runc")
 	})
 	t.Run("exec, top, stop, start, kill and remove through rro-runc", func(t *testing.T) {
-		ok(t)(p.Podman(withConf(append([]string{"run", "-d", "--name", "svc", "--network", "none",
-			"-v", vol + ":/vol:ro", fixture.ImageRef}, serviceArgs...)...)...))
+		id := strings.TrimSpace(ok(t)(p.Podman(withConf(append([]string{"run", "-d", "--name", "svc", "--network", "none",
+			"-v", vol + ":/vol:ro", fixture.ImageRef}, serviceArgs...)...)...)))
+		wantRuncState(t, id, p.Dir, "/run/runc")
 		fixture.CheckProbe(t, ok(t)(p.Podman(withConf(append([]string{"exec", "svc"}, probeArgs...)...)...)), fixture.WantRRO)
 		if out := ok(t)(p.Podman("top", "svc")); !strings.Contains(out, "sleep") && !strings.Contains(out, "trap") {
 			t.Errorf("podman top svc: %q", out)
