@@ -1,0 +1,449 @@
+// Command rrobench measures what rro-runc costs per call, side by side
+// with direct runc, in one invocation: whole processes, started the way a
+// container engine starts them, interleaved call by call so that the
+// machine's noise falls on both sides alike.
+//
+// It times `--version`, `state` of a running container, `create` of a
+// bundle with 20 mounts (5 of them rro candidates) with a warm and a cold
+// probe cache, and `delete`; it counts under strace the processes and file
+// opens rro-runc makes before it execs the runtime; and it reports the
+// package init costs of rro-runc's start-up (GODEBUG=inittrace=1).
+//
+// Guarantees: everything it creates lives in a temporary directory and in
+// a private `runc --root`, and is removed on exit; the one global thing it
+// touches is the probe cache directory, which the cold case empties on
+// purpose. It asserts correctness (rro-runc's output equals runc's, the 5
+// candidates get rro, no process is started on a warm path), never timing.
+//
+// bench/run.sh builds and runs it; see bench/README.md.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	runc, wrapper, goFloor, cFloor string
+	cacheDir                       string
+	out                            string
+	smoke, placeholder             bool
+	fastRuns, createRuns, coldRuns int
+	initRuns                       int
+	extra                          []side // -extra: variants to try side by side
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.runc, "runc", "", "the real runc (default: runc in PATH)")
+	flag.StringVar(&o.wrapper, "wrapper", "bin/rro-runc", "the rro-runc binary")
+	flag.StringVar(&o.goFloor, "execonly-go", "", "Go exec-only wrapper (bench/cmd/execonly); empty to skip")
+	flag.StringVar(&o.cFloor, "execonly-c", "", "C exec-only wrapper (bench/floor/execonly.c); empty to skip")
+	flag.StringVar(&o.cacheDir, "cache-dir", "/run/rro-runc", "rro-runc's probe cache, emptied for the cold case")
+	flag.StringVar(&o.out, "out", "", "also write the Markdown report here (not in smoke mode)")
+	flag.BoolVar(&o.smoke, "smoke", false, "a few runs of everything: checks that it works, no figures to trust")
+	flag.BoolVar(&o.placeholder, "placeholder", false, "the wrapper is not rro-runc (harness development): skip the rro checks")
+	flag.IntVar(&o.fastRuns, "runs", 0, "runs of each fast case (default 500, smoke 5)")
+	flag.IntVar(&o.createRuns, "create-runs", 0, "runs of the warm create case (default 100, smoke 3)")
+	flag.IntVar(&o.coldRuns, "cold-runs", 0, "runs of the cold create case (default 60, smoke 2)")
+	flag.IntVar(&o.initRuns, "init-runs", 0, "runs under GODEBUG=inittrace=1 (default 101, smoke 3)")
+	flag.Func("extra", "`NAME=PATH` of another wrapper to time beside the others (repeatable); it gets rro-runc's environment and RROBENCH_RUNTIME", func(v string) error {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("want NAME=PATH, got %q", v)
+		}
+		p, err := filepath.Abs(path)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(p); err != nil {
+			return err
+		}
+		o.extra = append(o.extra, side{name: name, path: p})
+		return nil
+	})
+	flag.Parse()
+	if err := run(&o); err != nil {
+		fmt.Fprintln(os.Stderr, "rrobench:", err)
+		os.Exit(1)
+	}
+}
+
+func defaults(o *options) error {
+	pick := func(v *int, full, smoke int) {
+		if *v <= 0 {
+			*v = full
+			if o.smoke {
+				*v = smoke
+			}
+		}
+	}
+	pick(&o.fastRuns, 500, 5)
+	pick(&o.createRuns, 100, 3)
+	pick(&o.coldRuns, 60, 2)
+	pick(&o.initRuns, 101, 3)
+	if o.runc == "" {
+		p, err := exec.LookPath("runc")
+		if err != nil {
+			return fmt.Errorf("runc not in PATH; pass -runc: %w", err)
+		}
+		o.runc = p
+	}
+	var err error
+	for _, p := range []*string{&o.runc, &o.wrapper, &o.goFloor, &o.cFloor} {
+		if *p == "" {
+			continue
+		}
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+		if _, err := os.Stat(*p); err != nil {
+			return err
+		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("must run as root (runc create)")
+	}
+	return nil
+}
+
+func run(o *options) error {
+	if err := defaults(o); err != nil {
+		return err
+	}
+	strace, err := findStrace()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "rrobench-")
+	if err != nil {
+		return err
+	}
+	f, err := newFixture(dir, o.runc)
+	if f != nil {
+		defer f.cleanup()
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if err != nil {
+		return err
+	}
+	// An interrupted run must still delete its containers.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "rrobench: interrupted, cleaning up")
+		f.cleanup()
+		os.Exit(130)
+	}()
+
+	rep := &report{opts: o, machine: describeMachine(o.runc), start: time.Now()}
+	base := cleanEnv()
+	sRunc := side{name: "runc", path: o.runc, env: base}
+	sRro := side{name: "rro-runc", path: o.wrapper, env: append(clone(base), "RRO_RUNC_RUNTIME="+o.runc, "RRO_RUNC_CONFIG="+f.toml)}
+	sRroFile := side{name: "rro-runc, runtime from config file", path: o.wrapper, env: append(clone(base), "RRO_RUNC_CONFIG="+f.toml)}
+	if o.placeholder { // a stand-in for rro-runc that needs to be told what to exec
+		sRro.env = append(sRro.env, "RROBENCH_RUNTIME="+o.runc)
+		sRroFile.env = append(sRroFile.env, "RROBENCH_RUNTIME="+o.runc)
+	}
+	// createSides skips the C floor: one floor is enough where a call
+	// costs 20 ms and runs 100 times, and the Go one is the telling one.
+	floors, createSides := []side{}, []side{sRunc, sRro}
+	if o.goFloor != "" {
+		floors = append(floors, side{name: "Go exec-only (floor)", path: o.goFloor, env: append(clone(base), "RROBENCH_RUNTIME="+o.runc)})
+		createSides = append(createSides, floors[0])
+	}
+	if o.cFloor != "" {
+		floors = append(floors, side{name: "C exec-only (floor)", path: o.cFloor, env: append(clone(base), "RROBENCH_RUNTIME="+o.runc)})
+	}
+	for _, x := range o.extra {
+		x.env = append(clone(sRro.env), "RROBENCH_RUNTIME="+o.runc)
+		floors = append(floors, x)
+		createSides = append(createSides, x)
+	}
+
+	if err := f.startStateContainer(); err != nil {
+		return fmt.Errorf("starting the container for state: %w", err)
+	}
+	if err := checks(o, f, sRunc, sRro, sRroFile); err != nil {
+		return fmt.Errorf("check failed: %w", err)
+	}
+	progress := func(s string) { fmt.Fprintf(os.Stderr, "rrobench: %s\n", s) }
+	warmup := 3
+	if o.smoke {
+		warmup = 1
+	}
+
+	fast := append([]side{sRunc, sRro, sRroFile}, floors...)
+	progress(fmt.Sprintf("--version, %d runs x %d sides", o.fastRuns, len(fast)))
+	r, err := measure("`--version`", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return []string{"--version"} }}, f)
+	if err != nil {
+		return err
+	}
+	rep.cases = append(rep.cases, r)
+
+	progress(fmt.Sprintf("state, %d runs x %d sides", o.fastRuns, len(fast)))
+	stateArgs := []string{"--root", f.root, "state", f.stateID}
+	r, err = measure("`state ID` (running)", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return stateArgs }}, f)
+	if err != nil {
+		return err
+	}
+	rep.cases = append(rep.cases, r)
+
+	ids := map[string]string{}
+	for i, s := range createSides {
+		ids[s.name] = fmt.Sprintf("%s-c%d", f.prefix, i)
+		f.running = append(f.running, ids[s.name])
+	}
+	createArgs := func(s side) []string {
+		return f.runcArgs("create", "--bundle", f.bundle, "--pid-file", filepath.Join(f.bundle, "init.pid"), ids[s.name])
+	}
+	del := &caseResult{name: "`delete ID` (created)", target: 1.0, sides: createSides, times: make([][]time.Duration, len(createSides))}
+	deleteAfter := func(record *bool) func(s side) error {
+		return func(s side) error {
+			d, err := f.run(s.path, f.runcArgs("delete", ids[s.name]), s.env)
+			if err == nil && *record {
+				for k := range createSides {
+					if createSides[k].name == s.name {
+						del.times[k] = append(del.times[k], d)
+					}
+				}
+			}
+			return err
+		}
+	}
+	// The delete samples are recorded for the warm case's timed rounds only;
+	// counting calls tells warm-up from timed rounds.
+	calls, recordDeletes := 0, false
+	warmBefore := func(side) error {
+		calls++
+		recordDeletes = calls > warmup*len(createSides)
+		return f.restoreConfig()
+	}
+	progress(fmt.Sprintf("create+delete, warm cache, %d runs x %d sides", o.createRuns, len(createSides)))
+	r, err = measure(fmt.Sprintf("`create`, %d mounts (%d rro), warm cache", totalMounts, rewritable), 1.5, createSides, o.createRuns, warmup,
+		sample{before: warmBefore, args: createArgs, after: deleteAfter(&recordDeletes)}, f)
+	if err != nil {
+		return err
+	}
+	rep.cases = append(rep.cases, r, del)
+
+	coldSides := []side{sRunc, sRro}
+	coldBefore := func(side) error {
+		if err := os.RemoveAll(o.cacheDir); err != nil {
+			return err
+		}
+		return f.restoreConfig()
+	}
+	noRecord := false
+	progress(fmt.Sprintf("create+delete, cold cache, %d runs x %d sides", o.coldRuns, len(coldSides)))
+	r, err = measure(fmt.Sprintf("`create`, %d mounts (%d rro), cold cache", totalMounts, rewritable), 0, coldSides, o.coldRuns, 1,
+		sample{before: coldBefore, args: createArgs, after: deleteAfter(&noRecord)}, f)
+	if err != nil {
+		return err
+	}
+	rep.cases = append(rep.cases, r)
+
+	progress("counting under strace")
+	if err := countAll(rep, f, strace, o, sRro, sRroFile, stateArgs, createArgs, ids); err != nil {
+		return err
+	}
+
+	progress(fmt.Sprintf("GODEBUG=inittrace=1, %d runs", o.initRuns))
+	// /bin/true as the runtime: it is not a Go program, so every inittrace
+	// line is the wrapper's.
+	trueBin, err := exec.LookPath("true")
+	if err != nil {
+		return err
+	}
+	initEnv := append(clone(base), "RRO_RUNC_RUNTIME="+trueBin, "RRO_RUNC_CONFIG="+f.toml)
+	if o.placeholder {
+		initEnv = append(initEnv, "RROBENCH_RUNTIME="+trueBin)
+	}
+	rep.initWrapper, err = traceInit(o.wrapper, []string{"--version"}, initEnv, o.initRuns)
+	if err != nil {
+		return err
+	}
+	if o.goFloor != "" {
+		rep.initFloor, err = traceInit(o.goFloor, []string{"--version"}, append(clone(base), "RROBENCH_RUNTIME="+trueBin), o.initRuns)
+		if err != nil {
+			return err
+		}
+	}
+	rep.wrapperSize = fileSize(o.wrapper)
+	rep.wrapperDeps = goDeps(o.wrapper)
+
+	var md bytes.Buffer
+	rep.write(&md)
+	os.Stdout.Write(md.Bytes())
+	if o.out != "" && !o.smoke {
+		if err := os.WriteFile(o.out, md.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "rrobench: wrote %s\n", o.out)
+	}
+	return rep.verdict()
+}
+
+// checks makes sure the two sides do the same thing before timing them:
+// same --version, same state, and rro-runc's create really adds rro.
+func checks(o *options, f *fixture, sRunc, sRro, sRroFile side) error {
+	a, err := f.output(sRunc.path, []string{"--version"}, sRunc.env)
+	if err != nil {
+		return err
+	}
+	for _, s := range []side{sRro, sRroFile} {
+		b, err := f.output(s.path, []string{"--version"}, s.env)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(a, b) {
+			return fmt.Errorf("%s --version printed %q, runc printed %q", s.name, b, a)
+		}
+		out, err := f.output(s.path, []string{"--root", f.root, "state", f.stateID}, s.env)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(out, []byte(`"status": "running"`)) {
+			return fmt.Errorf("%s state %s: not running: %s", s.name, f.stateID, out)
+		}
+	}
+	if o.placeholder {
+		return nil
+	}
+	id := f.prefix + "-check"
+	f.running = append(f.running, id)
+	if err := f.restoreConfig(); err != nil {
+		return err
+	}
+	if _, err := f.run(sRro.path, f.runcArgs("create", "--bundle", f.bundle, id), sRro.env); err != nil {
+		return err
+	}
+	n, err := f.rroMounts()
+	if err != nil {
+		return err
+	}
+	if n != rewritable {
+		return fmt.Errorf("after rro-runc create, %d mounts of %s have rro; want the %d rbind,ro host binds", n, f.config, rewritable)
+	}
+	if st, err := f.containerStatus(id); err != nil || st != "created" {
+		return fmt.Errorf("after rro-runc create, container %s is %q (%v); want created", id, st, err)
+	}
+	_, err = f.run(sRro.path, f.runcArgs("delete", id), sRro.env)
+	return err
+}
+
+// countAll traces one call of each kind; the create calls run with the
+// cache warm (after the warm case) and then cold.
+func countAll(rep *report, f *fixture, strace string, o *options, sRro, sRroFile side, stateArgs []string, createArgs func(side) []string, ids map[string]string) error {
+	type call struct {
+		name     string
+		s        side
+		args     []string
+		before   func() error
+		after    func() error
+		mustZero bool
+	}
+	deleteRro := func() error { _, err := f.run(sRro.path, f.runcArgs("delete", ids[sRro.name]), sRro.env); return err }
+	warm := func() error {
+		if err := f.restoreConfig(); err != nil {
+			return err
+		}
+		// Make sure the cache is warm whatever ran before.
+		if _, err := f.run(sRro.path, createArgs(sRro), sRro.env); err != nil {
+			return err
+		}
+		if err := deleteRro(); err != nil {
+			return err
+		}
+		return f.restoreConfig()
+	}
+	cold := func() error {
+		if err := os.RemoveAll(o.cacheDir); err != nil {
+			return err
+		}
+		return f.restoreConfig()
+	}
+	created := func() error { // a container for delete to delete
+		if err := f.restoreConfig(); err != nil {
+			return err
+		}
+		_, err := f.run(sRro.path, createArgs(sRro), sRro.env)
+		return err
+	}
+	calls := []call{
+		{name: "`--version`", s: sRro, args: []string{"--version"}, mustZero: true},
+		{name: "`state ID`", s: sRro, args: stateArgs, mustZero: true},
+		{name: "`state ID`, runtime from config file", s: sRroFile, args: stateArgs, mustZero: true},
+		{name: "`delete ID`", s: sRro, args: f.runcArgs("delete", ids[sRro.name]), before: created, mustZero: true},
+		{name: "`create`, warm cache", s: sRro, args: createArgs(sRro), before: warm, after: deleteRro, mustZero: true},
+		{name: "`create`, cold cache", s: sRro, args: createArgs(sRro), before: cold, after: deleteRro},
+	}
+	for _, c := range calls {
+		if c.before != nil {
+			if err := c.before(); err != nil {
+				return fmt.Errorf("counting %s: %w", c.name, err)
+			}
+		}
+		cnt, err := traceCall(f, strace, c.s, c.args)
+		if err != nil {
+			return fmt.Errorf("counting %s: %w", c.name, err)
+		}
+		if c.after != nil {
+			if err := c.after(); err != nil {
+				return fmt.Errorf("counting %s: %w", c.name, err)
+			}
+		}
+		rep.counts = append(rep.counts, countRow{name: c.name, c: cnt, mustZero: c.mustZero && !o.placeholder, want: o.runc})
+	}
+	return nil
+}
+
+// cleanEnv is the caller's environment without rro-runc's own variables,
+// so that a setting of the person running the benchmark cannot leak in.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "RRO_RUNC_") || strings.HasPrefix(kv, "GODEBUG=") || strings.HasPrefix(kv, "RROBENCH_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func clone(s []string) []string { return append([]string(nil), s...) }
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// goDeps lists the modules linked into a Go binary (`go version -m`).
+func goDeps(p string) []string {
+	out, err := exec.Command("go", "version", "-m", p).Output()
+	if err != nil {
+		return nil
+	}
+	var deps []string
+	for _, line := range strings.Split(string(out), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) >= 3 && fs[0] == "dep" {
+			deps = append(deps, fs[1]+" "+fs[2])
+		}
+	}
+	return deps
+}

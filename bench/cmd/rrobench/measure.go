@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// side is one way of running the same command: direct runc, rro-runc, or
+// a floor wrapper. All sides of a case run the same arguments.
+type side struct {
+	name string
+	path string
+	env  []string
+}
+
+// sample is one timed call; before and after run outside the timed region
+// (restore config.json, empty the probe cache, delete the container).
+type sample struct {
+	before func(s side) error
+	args   func(s side) []string
+	after  func(s side) error
+}
+
+// caseResult holds the durations of each side, index-aligned with sides;
+// sides[0] is the baseline every other side is compared with.
+type caseResult struct {
+	name   string
+	target float64 // ms over the baseline; 0 when the issue sets none
+	sides  []side
+	times  [][]time.Duration
+}
+
+// measure runs n interleaved rounds. In round i the sides run in an order
+// rotated by i and reversed every other round, so that each side takes
+// each position equally often and a slow drift of the machine (another
+// job, frequency scaling) lands on every side alike instead of on one.
+func measure(name string, target float64, sides []side, n, warmup int, s sample, f *fixture) (*caseResult, error) {
+	r := &caseResult{name: name, target: target, sides: sides, times: make([][]time.Duration, len(sides))}
+	one := func(k int, record bool) error {
+		sd := sides[k]
+		if s.before != nil {
+			if err := s.before(sd); err != nil {
+				return fmt.Errorf("%s, %s, before: %w", name, sd.name, err)
+			}
+		}
+		d, err := f.run(sd.path, s.args(sd), sd.env)
+		if err != nil {
+			return fmt.Errorf("%s, %s: %w", name, sd.name, err)
+		}
+		if record {
+			r.times[k] = append(r.times[k], d)
+		}
+		if s.after != nil {
+			if err := s.after(sd); err != nil {
+				return fmt.Errorf("%s, %s, after: %w", name, sd.name, err)
+			}
+		}
+		return nil
+	}
+	for i := 0; i < warmup+n; i++ {
+		for _, k := range order(len(sides), i) {
+			if err := one(k, i >= warmup); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// order is the side order of round i.
+func order(k, i int) []int {
+	o := make([]int, k)
+	for j := range o {
+		o[j] = (i/2 + j) % k
+	}
+	if i%2 == 1 {
+		slices.Reverse(o)
+	}
+	return o
+}
+
+// stats are in milliseconds.
+type stats struct {
+	n           int
+	median, p90 float64
+}
+
+func summarize(ds []time.Duration) stats {
+	if len(ds) == 0 {
+		return stats{median: math.NaN(), p90: math.NaN()}
+	}
+	ms := make([]float64, len(ds))
+	for i, d := range ds {
+		ms[i] = float64(d) / float64(time.Millisecond)
+	}
+	slices.Sort(ms)
+	return stats{n: len(ms), median: quantile(ms, 0.5), p90: quantile(ms, 0.9)}
+}
+
+// quantile interpolates linearly between the closest ranks of sorted xs.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(len(xs)-1)
+	lo := int(math.Floor(pos))
+	hi := int(math.Ceil(pos))
+	return xs[lo] + (xs[hi]-xs[lo])*(pos-float64(lo))
+}
+
+// pairedDelta is the median of the per-round differences side k minus the
+// baseline: on a noisy machine it is steadier than the difference of the
+// two medians because both calls of a round share the machine's mood.
+func pairedDelta(r *caseResult, k int) float64 {
+	a, b := r.times[0], r.times[k]
+	n := min(len(a), len(b))
+	if n == 0 {
+		return math.NaN()
+	}
+	d := make([]float64, n)
+	for i := range n {
+		d[i] = float64(b[i]-a[i]) / float64(time.Millisecond)
+	}
+	slices.Sort(d)
+	return quantile(d, 0.5)
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type machine struct {
+	nproc                              int
+	kernel, cpu, runc, load, goVersion string
+	commit                             string
+}
+
+func describeMachine(runc string) machine {
+	m := machine{nproc: runtime.NumCPU(), goVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if out, err := exec.Command(runc, "--version").Output(); err == nil {
+		m.runc = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fs := strings.Fields(string(b))
+		if len(fs) >= 3 {
+			m.load = strings.Join(fs[:3], " ")
+		}
+	}
+	if out, err := exec.Command("git", "describe", "--tags", "--always", "--dirty").Output(); err == nil {
+		m.commit = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+type countRow struct {
+	name     string
+	c        counts
+	mustZero bool   // no process and no other execve may happen on this path
+	want     string // the runtime it must exec
+}
+
+type report struct {
+	opts        *options
+	machine     machine
+	start       time.Time
+	cases       []*caseResult
+	counts      []countRow
+	initWrapper initReport
+	initFloor   initReport
+	wrapperSize int64
+	wrapperDeps []string
+}
+
+func ms(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func signed(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%+.2f", v)
+}
+
+func (r *report) write(w io.Writer) {
+	o, m := r.opts, r.machine
+	mode := "full run"
+	if o.smoke {
+		mode = "SMOKE run: a few calls each, the figures are not to be trusted"
+	}
+	fmt.Fprintf(w, "## rro-runc benchmark (%s)\n\n", mode)
+	fmt.Fprintf(w, "- Machine: %d CPUs, %s, Linux %s, load average at start %s\n", m.nproc, m.cpu, m.kernel, m.load)
+	fmt.Fprintf(w, "- Runtime: %s (`%s`); rro-runc %s, built by `make build`; harness %s\n", m.runc, o.runc, m.commit, m.goVersion)
+	fmt.Fprintf(w, "- Date: %s, took %s\n", r.start.UTC().Format(time.RFC3339), time.Since(r.start).Round(time.Second))
+	fmt.Fprintf(w, "- Reproduce: `make bench` (smoke: `make bench-smoke`)\n\n")
+
+	fmt.Fprintf(w, "### Time per call, whole process, interleaved (ms)\n\n")
+	fmt.Fprintf(w, "Every side of a case runs in the same rounds, in rotating order. Δ is the difference of the medians against direct runc; paired Δ is the median of the per-round differences.\n\n")
+	fmt.Fprintf(w, "| case | side | runs | median | p90 | Δ median | paired Δ | ratio | target Δ |\n")
+	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, c := range r.cases {
+		base := summarize(c.times[0])
+		for k, s := range c.sides {
+			st := summarize(c.times[k])
+			if k == 0 {
+				fmt.Fprintf(w, "| %s | %s | %d | %s | %s | | | | |\n", c.name, s.name, st.n, ms(st.median), ms(st.p90))
+				continue
+			}
+			target := ""
+			if c.target > 0 && s.name == "rro-runc" {
+				verdict := "met"
+				if st.median-base.median > c.target {
+					verdict = fmt.Sprintf("**missed by %.2f**", st.median-base.median-c.target)
+				}
+				target = fmt.Sprintf("≤ +%.1f: %s", c.target, verdict)
+			}
+			fmt.Fprintf(w, "| | %s | %d | %s | %s | %s | %s | %.2fx | %s |\n", s.name, st.n, ms(st.median), ms(st.p90),
+				signed(st.median-base.median), signed(pairedDelta(c, k)), st.median/base.median, target)
+		}
+	}
+
+	fmt.Fprintf(w, "\n### Counted, not timed (strace -f, rro-runc's own process up to its execve of the runtime)\n\n")
+	fmt.Fprintf(w, "| call | processes started | other execve | threads | files opened | then exec'd |\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---|\n")
+	for _, c := range r.counts {
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | `%s` |\n", c.name, c.c.processes, len(c.c.execs), c.c.threads, len(c.c.opens), c.c.runtime)
+	}
+	fmt.Fprintf(w, "\nFiles opened and processes run, per call:\n\n")
+	for _, c := range r.counts {
+		fmt.Fprintf(w, "- %s:", c.name)
+		if len(c.c.opens)+len(c.c.execs) == 0 {
+			fmt.Fprintf(w, " nothing\n")
+			continue
+		}
+		fmt.Fprintln(w)
+		for _, p := range c.c.opens {
+			fmt.Fprintf(w, "  - open `%s`\n", p)
+		}
+		for _, e := range c.c.execs {
+			fmt.Fprintf(w, "  - execve `%s`\n", e)
+		}
+	}
+
+	fmt.Fprintf(w, "\n### Start-up: GODEBUG=inittrace=1 on `rro-runc --version` (%d runs, medians)\n\n", r.initWrapper.runs)
+	fmt.Fprintf(w, "Binary: %d KiB. Sum of init clocks %s ms, %d bytes, %d allocs; the last init ends at @%s ms after the runtime started.",
+		r.wrapperSize/1024, ms(r.initWrapper.total), r.initWrapper.bytes, r.initWrapper.allocs, ms(r.initWrapper.lastInit))
+	if r.initFloor.runs > 0 {
+		fmt.Fprintf(w, " The Go exec-only floor: %s ms, %d bytes, %d allocs, last init @%s ms.",
+			ms(r.initFloor.total), r.initFloor.bytes, r.initFloor.allocs, ms(r.initFloor.lastInit))
+	}
+	fmt.Fprintf(w, "\n\n| package | clock (ms) | @ (ms) | bytes | allocs |\n|---|---:|---:|---:|---:|\n")
+	for _, p := range r.initWrapper.pkgs {
+		fmt.Fprintf(w, "| %s | %.3f | %.3f | %d | %d |\n", p.pkg, p.clock, p.at, p.bytes, p.allocs)
+	}
+	if len(r.wrapperDeps) > 0 {
+		fmt.Fprintf(w, "\nModules linked into rro-runc: %s.\n", strings.Join(r.wrapperDeps, ", "))
+	}
+}
+
+// verdict fails the run for what must never happen, whatever the timing:
+// a process or a foreign execve on a path that must only exec the runtime,
+// or a wrapper that never exec'd the runtime.
+func (r *report) verdict() error {
+	var errs []error
+	for _, c := range r.counts {
+		if c.c.runtime != c.want {
+			errs = append(errs, fmt.Errorf("%s: rro-runc exec'd %q, want %q", c.name, c.c.runtime, c.want))
+		}
+		if c.mustZero && (c.c.processes > 0 || len(c.c.execs) > 0) {
+			var b bytes.Buffer
+			for _, e := range c.c.execs {
+				b.WriteString("; " + e)
+			}
+			errs = append(errs, fmt.Errorf("%s: rro-runc started %d processes before exec'ing the runtime, want none%s", c.name, c.c.processes, b.String()))
+		}
+	}
+	return errors.Join(errs...)
+}
