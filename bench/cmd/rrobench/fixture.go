@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -193,14 +194,23 @@ func (f *fixture) runcArgs(args ...string) []string {
 	return append([]string{"--root", f.root, "--log", filepath.Join(f.bundle, "log.json"), "--log-format", "json"}, args...)
 }
 
+// usage is what one call cost: wall time from start to reaped exit, CPU
+// time (user+system) and minor page faults. CPU and faults are the whole
+// process's, runtime included; the wrapper's share is the difference to
+// direct runc.
+type usage struct {
+	wall, cpu time.Duration
+	faults    int64
+}
+
 // run runs path with args and env, stdout to /dev/null and stderr to a
 // file: a pipe would be inherited by the container's init and keep Wait
-// from returning. It returns the wall time from start to reaped exit.
-func (f *fixture) run(path string, args, env []string) (time.Duration, error) {
+// from returning.
+func (f *fixture) run(path string, args, env []string) (usage, error) {
 	f.busy.Lock()
 	defer f.busy.Unlock()
 	if f.closing.Load() {
-		return 0, errInterrupted
+		return usage{}, errInterrupted
 	}
 	off, _ := f.errFile.Seek(0, io.SeekEnd)
 	cmd := exec.Command(path, args...)
@@ -208,13 +218,19 @@ func (f *fixture) run(path string, args, env []string) (time.Duration, error) {
 	cmd.Stderr = f.errFile
 	start := time.Now()
 	err := cmd.Run()
-	d := time.Since(start)
+	u := usage{wall: time.Since(start)}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			u.faults = ru.Minflt
+		}
+	}
 	if err != nil {
 		msg := make([]byte, 4096)
 		n, _ := f.errFile.ReadAt(msg, off)
-		return d, fmt.Errorf("%s %s: %w: %s", path, strings.Join(args, " "), err, bytes.TrimSpace(msg[:n]))
+		return u, fmt.Errorf("%s %s: %w: %s", path, strings.Join(args, " "), err, bytes.TrimSpace(msg[:n]))
 	}
-	return d, nil
+	return u, nil
 }
 
 // output runs path and returns its stdout, for the correctness checks.

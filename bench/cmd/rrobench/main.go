@@ -208,14 +208,14 @@ func run(o *options) error {
 	createArgs := func(s side) []string {
 		return f.runcArgs("create", "--bundle", f.bundle, "--pid-file", filepath.Join(f.bundle, "init.pid"), ids[s.name])
 	}
-	del := &caseResult{name: "`delete ID` (created)", target: 1.0, sides: createSides, times: make([][]time.Duration, len(createSides))}
+	del := newCaseResult("`delete ID` (created)", 1.0, createSides)
 	deleteAfter := func(record *bool) func(s side) error {
 		return func(s side) error {
-			d, err := f.run(s.path, f.runcArgs("delete", ids[s.name]), s.env)
+			u, err := f.run(s.path, f.runcArgs("delete", ids[s.name]), s.env)
 			if err == nil && *record {
 				for k := range createSides {
 					if createSides[k].name == s.name {
-						del.times[k] = append(del.times[k], d)
+						del.record(k, u)
 					}
 				}
 			}

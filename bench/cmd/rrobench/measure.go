@@ -30,6 +30,20 @@ type caseResult struct {
 	target float64 // ms over the baseline; 0 when the issue sets none
 	sides  []side
 	times  [][]time.Duration
+	cpu    [][]time.Duration
+	faults [][]int64
+}
+
+func newCaseResult(name string, target float64, sides []side) *caseResult {
+	k := len(sides)
+	return &caseResult{name: name, target: target, sides: sides,
+		times: make([][]time.Duration, k), cpu: make([][]time.Duration, k), faults: make([][]int64, k)}
+}
+
+func (r *caseResult) record(k int, u usage) {
+	r.times[k] = append(r.times[k], u.wall)
+	r.cpu[k] = append(r.cpu[k], u.cpu)
+	r.faults[k] = append(r.faults[k], u.faults)
 }
 
 // measure runs n interleaved rounds. In round i the sides run in an order
@@ -37,7 +51,7 @@ type caseResult struct {
 // each position equally often and a slow drift of the machine (another
 // job, frequency scaling) lands on every side alike instead of on one.
 func measure(name string, target float64, sides []side, n, warmup int, s sample, f *fixture) (*caseResult, error) {
-	r := &caseResult{name: name, target: target, sides: sides, times: make([][]time.Duration, len(sides))}
+	r := newCaseResult(name, target, sides)
 	one := func(k int, record bool) error {
 		sd := sides[k]
 		if s.before != nil {
@@ -45,12 +59,12 @@ func measure(name string, target float64, sides []side, n, warmup int, s sample,
 				return fmt.Errorf("%s, %s, before: %w", name, sd.name, err)
 			}
 		}
-		d, err := f.run(sd.path, s.args(sd), sd.env)
+		u, err := f.run(sd.path, s.args(sd), sd.env)
 		if err != nil {
 			return fmt.Errorf("%s, %s: %w", name, sd.name, err)
 		}
 		if record {
-			r.times[k] = append(r.times[k], d)
+			r.record(k, u)
 		}
 		if s.after != nil {
 			if err := s.after(sd); err != nil {
@@ -108,6 +122,16 @@ func quantile(xs []float64, q float64) float64 {
 	lo := int(math.Floor(pos))
 	hi := int(math.Ceil(pos))
 	return xs[lo] + (xs[hi]-xs[lo])*(pos-float64(lo))
+}
+
+// medianFaults is the median of side k's minor page faults per call.
+func medianFaults(r *caseResult, k int) float64 {
+	xs := make([]float64, len(r.faults[k]))
+	for i, v := range r.faults[k] {
+		xs[i] = float64(v)
+	}
+	slices.Sort(xs)
+	return quantile(xs, 0.5)
 }
 
 // pairedDelta is the median of the per-round differences side k minus the

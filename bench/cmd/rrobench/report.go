@@ -93,15 +93,17 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "- Reproduce: `make bench` (smoke: `make bench-smoke`)\n\n")
 
 	fmt.Fprintf(w, "### Time per call, whole process, interleaved (ms)\n\n")
-	fmt.Fprintf(w, "Every side of a case runs in the same rounds, in rotating order. Δ is the difference of the medians against direct runc; paired Δ is the median of the per-round differences.\n\n")
-	fmt.Fprintf(w, "| case | side | runs | median | p90 | Δ median | paired Δ | ratio | target Δ |\n")
-	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "Every side of a case runs in the same rounds, in rotating order. Δ is the difference of the medians against direct runc; paired Δ is the median of the per-round differences. CPU (user+system ms) and minor page faults are medians for the whole process, runtime included.\n\n")
+	fmt.Fprintf(w, "| case | side | runs | median | p90 | Δ median | paired Δ | ratio | target Δ | CPU | faults |\n")
+	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, c := range r.cases {
 		base := summarize(c.times[0])
 		for k, s := range c.sides {
 			st := summarize(c.times[k])
+			cpu := ms(summarize(c.cpu[k]).median)
+			faults := fmt.Sprintf("%.0f", medianFaults(c, k))
 			if k == 0 {
-				fmt.Fprintf(w, "| %s | %s | %d | %s | %s | | | | |\n", c.name, s.name, st.n, ms(st.median), ms(st.p90))
+				fmt.Fprintf(w, "| %s | %s | %d | %s | %s | | | | | %s | %s |\n", c.name, s.name, st.n, ms(st.median), ms(st.p90), cpu, faults)
 				continue
 			}
 			target := ""
@@ -112,8 +114,8 @@ func (r *report) write(w io.Writer) {
 				}
 				target = fmt.Sprintf("≤ +%.1f: %s", c.target, verdict)
 			}
-			fmt.Fprintf(w, "| | %s | %d | %s | %s | %s | %s | %.2fx | %s |\n", s.name, st.n, ms(st.median), ms(st.p90),
-				signed(st.median-base.median), signed(pairedDelta(c, k)), st.median/base.median, target)
+			fmt.Fprintf(w, "| | %s | %d | %s | %s | %s | %s | %.2fx | %s | %s | %s |\n", s.name, st.n, ms(st.median), ms(st.p90),
+				signed(st.median-base.median), signed(pairedDelta(c, k)), st.median/base.median, target, cpu, faults)
 		}
 	}
 
