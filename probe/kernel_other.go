@@ -1,0 +1,8 @@
+//go:build !linux
+
+package probe
+
+// ProbeKernel reports no mount_setattr: it is a Linux system call.
+func ProbeKernel() Kernel {
+	return Kernel{Release: "unknown", Method: "not Linux"}
+}
