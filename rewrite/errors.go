@@ -1,6 +1,9 @@
 package rewrite
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors, kept in one place so callers can tell failures apart
 // with errors.Is. Every error returned by this package wraps one of them
@@ -10,4 +13,17 @@ var (
 	ErrUnknownPolicy = errors.New("unknown policy")
 	// ErrUnknownPropagation: a propagation mode other than strict or lenient.
 	ErrUnknownPropagation = errors.New("unknown propagation mode")
+	// ErrInvalidConfig: config.json is not JSON, or a field rro-runc reads
+	// has a shape runc would not accept either.
+	ErrInvalidConfig = errors.New("invalid config")
+	// ErrAnnotation: an org.rro-runc.* annotation with an unknown value, or
+	// an opt-out the administrator did not allow.
+	ErrAnnotation = errors.New("annotation refused")
+	// ErrRefused: the container must not start. Wrapped by the two below.
+	ErrRefused = errors.New("container refused")
+	// ErrUnsupported: policy Enabled, but the kernel or runtime cannot do rro.
+	ErrUnsupported = fmt.Errorf("%w: recursive read-only not supported", ErrRefused)
+	// ErrPropagation: policy Enabled with strict propagation, and a mount
+	// whose propagation would let later host mounts in writable.
+	ErrPropagation = fmt.Errorf("%w: propagation", ErrRefused)
 )

@@ -26,7 +26,9 @@ mount -t tmpfs tmpfs "$W/vol/sub"
 mkdir "$W/vol/sub/deep"
 mount -t tmpfs tmpfs "$W/vol/sub/deep"
 
-PROBE='for d in /vol /vol/sub /vol/sub/deep; do if touch $d/x 2>/dev/null; then echo "  $d: WRITABLE"; else echo "  $d: read-only"; fi; done'
+PROBE='for d in /vol /vol/sub /vol/sub/deep; do if touch $d/x 2>/dev/null; then echo "  $d: WRITABLE"; else echo "  $d: read-only (EROFS)"; fi; done'
+# The probe goes into a JSON string: escape backslashes and quotes.
+PROBE_JSON=$(printf '%s' "$PROBE" | sed 's/\\/\\\\/g; s/"/\\"/g')
 
 bundle() { # bundle NAME
 	mkdir -p "$W/$1"
@@ -34,7 +36,7 @@ bundle() { # bundle NAME
 {
   "ociVersion": "1.0.2",
   "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "cwd": "/",
-    "args": ["/bin/sh", "-c", "$PROBE"],
+    "args": ["/bin/sh", "-c", "$PROBE_JSON"],
     "env": ["PATH=/bin"],
     "capabilities": {"bounding": ["CAP_DAC_OVERRIDE"], "effective": ["CAP_DAC_OVERRIDE"], "permitted": ["CAP_DAC_OVERRIDE"]}},
   "root": {"path": "$W/rootfs", "readonly": true},

@@ -1,0 +1,229 @@
+// Package policy decides rro-runc's settings: the policy, the real
+// runtime, the excluded destinations and the propagation mode, from the
+// wrapper flags, the environment and the TOML file, in that order of
+// precedence, and remembers where each value came from.
+//
+// Guarantees:
+//   - An unknown key, a value of the wrong type or an unknown policy is an
+//     error that names the file and the key; nothing falls back silently.
+//   - A missing file at the default path means defaults. A file named
+//     explicitly (flag or env) must exist: a typo there must not quietly
+//     turn an administrator's Enabled into the default.
+//   - RuntimeName, used on the pass-through path, never fails: a broken
+//     file must not keep state, kill or delete from reaching the runtime.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/rro-runc/rro-runc/rewrite"
+)
+
+// DefaultFile is where the administrator's configuration lives.
+const DefaultFile = "/etc/rro-runc/config.toml"
+
+// Environment variables, beaten only by the wrapper flags.
+const (
+	EnvConfig  = "RRO_RUNC_CONFIG"
+	EnvPolicy  = "RRO_RUNC_POLICY"
+	EnvRuntime = "RRO_RUNC_RUNTIME"
+)
+
+// Sentinel errors.
+var (
+	// ErrConfigFile: the file cannot be read or is not valid TOML.
+	ErrConfigFile = errors.New("cannot use configuration file")
+	// ErrInvalidSetting: an unknown key or a value that is not allowed.
+	ErrInvalidSetting = errors.New("invalid setting")
+)
+
+// Source says where a setting's value came from.
+type Source string
+
+const (
+	FromFlag    Source = "flag"
+	FromEnv     Source = "env"
+	FromFile    Source = "file"
+	FromDefault Source = "default"
+)
+
+// Overrides are the wrapper flags; "" means not given.
+type Overrides struct {
+	Policy, Runtime, Config string
+}
+
+// Settings are the effective configuration.
+type Settings struct {
+	Policy                rewrite.Policy
+	Runtime               string // name or path; "" means discover runc, then crun
+	Exclude               []string
+	Propagation           rewrite.Propagation
+	AllowAnnotationOptOut bool
+
+	// File is the configuration file consulted, FileFound whether it existed.
+	File      string
+	FileFound bool
+	// Sources maps each key (as spelled in the file) to where its value
+	// came from; "file" itself maps to how File was chosen.
+	Sources map[string]Source
+}
+
+// Options are what the rewrite stage needs from the settings.
+func (s *Settings) Options() rewrite.Options {
+	return rewrite.Options{
+		Policy:                s.Policy,
+		Exclude:               s.Exclude,
+		Propagation:           s.Propagation,
+		AllowAnnotationOptOut: s.AllowAnnotationOptOut,
+	}
+}
+
+// fileSettings mirrors the TOML file; pointers tell "absent" from "zero".
+type fileSettings struct {
+	Policy                *string   `toml:"policy"`
+	Runtime               *string   `toml:"runtime"`
+	Exclude               *[]string `toml:"exclude"`
+	Propagation           *string   `toml:"propagation"`
+	AllowAnnotationOptOut *bool     `toml:"allow_annotation_opt_out"`
+}
+
+// Load computes the settings. getenv is os.Getenv outside tests.
+func Load(o Overrides, getenv func(string) string) (*Settings, error) {
+	s := &Settings{
+		Policy:      rewrite.IfPossible,
+		Exclude:     append([]string(nil), rewrite.DefaultExclude...),
+		Propagation: rewrite.Strict,
+		Sources: map[string]Source{
+			"policy": FromDefault, "runtime": FromDefault, "exclude": FromDefault,
+			"propagation": FromDefault, "allow_annotation_opt_out": FromDefault,
+		},
+	}
+	var explicit bool
+	s.File, s.Sources["file"], explicit = configFile(o, getenv)
+
+	fileCfg, found, err := readFile(s.File, explicit)
+	if err != nil {
+		return nil, err
+	}
+	s.FileFound = found
+	if err := s.applyFile(fileCfg); err != nil {
+		return nil, err
+	}
+
+	if v := getenv(EnvPolicy); v != "" {
+		if err := s.setPolicy(v, FromEnv, "environment variable "+EnvPolicy); err != nil {
+			return nil, err
+		}
+	}
+	if v := getenv(EnvRuntime); v != "" {
+		s.Runtime, s.Sources["runtime"] = v, FromEnv
+	}
+	if o.Policy != "" {
+		if err := s.setPolicy(o.Policy, FromFlag, "flag --rro-policy"); err != nil {
+			return nil, err
+		}
+	}
+	if o.Runtime != "" {
+		s.Runtime, s.Sources["runtime"] = o.Runtime, FromFlag
+	}
+	return s, nil
+}
+
+// RuntimeName is the runtime setting for the pass-through path: flag, env,
+// then the file if it can be read at all, else "" (discover). It ignores
+// every other key and every error, on purpose.
+func RuntimeName(o Overrides, getenv func(string) string) string {
+	if o.Runtime != "" {
+		return o.Runtime
+	}
+	if v := getenv(EnvRuntime); v != "" {
+		return v
+	}
+	path, _, _ := configFile(o, getenv)
+	var f struct {
+		Runtime string `toml:"runtime"`
+	}
+	if _, err := toml.DecodeFile(path, &f); err != nil {
+		return ""
+	}
+	return f.Runtime
+}
+
+func configFile(o Overrides, getenv func(string) string) (path string, src Source, explicit bool) {
+	if o.Config != "" {
+		return o.Config, FromFlag, true
+	}
+	if v := getenv(EnvConfig); v != "" {
+		return v, FromEnv, true
+	}
+	return DefaultFile, FromDefault, false
+}
+
+func readFile(path string, explicit bool) (*fileSettings, bool, error) {
+	var f fileSettings
+	md, err := toml.DecodeFile(path, &f)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			return &f, false, nil
+		}
+		return nil, false, fmt.Errorf("%w %s: %w", ErrConfigFile, path, err)
+	}
+	if extra := md.Undecoded(); len(extra) > 0 {
+		keys := make([]string, len(extra))
+		for i, k := range extra {
+			keys[i] = fmt.Sprintf("%q", k.String())
+		}
+		return nil, true, fmt.Errorf("%w in %s: unknown key %s (known: policy, runtime, exclude, propagation, allow_annotation_opt_out)",
+			ErrInvalidSetting, path, strings.Join(keys, ", "))
+	}
+	return &f, true, nil
+}
+
+func (s *Settings) applyFile(f *fileSettings) error {
+	where := func(key string) string { return fmt.Sprintf("%s: key %q", s.File, key) }
+	if f.Policy != nil {
+		if err := s.setPolicy(*f.Policy, FromFile, where("policy")); err != nil {
+			return err
+		}
+	}
+	if f.Runtime != nil {
+		if *f.Runtime == "" {
+			return fmt.Errorf("%w in %s: empty (leave the key out to discover runc or crun)", ErrInvalidSetting, where("runtime"))
+		}
+		s.Runtime, s.Sources["runtime"] = *f.Runtime, FromFile
+	}
+	if f.Exclude != nil {
+		for _, d := range *f.Exclude {
+			if !filepath.IsAbs(d) {
+				return fmt.Errorf("%w in %s: %q is not an absolute container path", ErrInvalidSetting, where("exclude"), d)
+			}
+		}
+		s.Exclude, s.Sources["exclude"] = *f.Exclude, FromFile
+	}
+	if f.Propagation != nil {
+		p, err := rewrite.ParsePropagation(*f.Propagation)
+		if err != nil {
+			return fmt.Errorf("%w in %s: %w", ErrInvalidSetting, where("propagation"), err)
+		}
+		s.Propagation, s.Sources["propagation"] = p, FromFile
+	}
+	if f.AllowAnnotationOptOut != nil {
+		s.AllowAnnotationOptOut, s.Sources["allow_annotation_opt_out"] = *f.AllowAnnotationOptOut, FromFile
+	}
+	return nil
+}
+
+func (s *Settings) setPolicy(v string, src Source, where string) error {
+	p, err := rewrite.ParsePolicy(v)
+	if err != nil {
+		return fmt.Errorf("%w in %s: %w", ErrInvalidSetting, where, err)
+	}
+	s.Policy, s.Sources["policy"] = p, src
+	return nil
+}
