@@ -51,6 +51,33 @@ func TestParseStrace(t *testing.T) {
 			runtime:   "/usr/sbin/runc",
 		},
 		{
+			// strace prints the final execve as unfinished when another
+			// thread's line comes between; -b execve means it never resumes.
+			name: "unfinished execve, never resumed",
+			trace: `100 execve("/bin/rro-runc", ["rro-runc"], 0x1 /* 3 vars */) = 0
+100 clone(child_stack=0xc0, flags=CLONE_VM|CLONE_THREAD|CLONE_SETTLS, tls=0x1) = 101
+101 clone(child_stack=NULL, flags=CLONE_VM|CLONE_PIDFD|CLONE_VFORK|SIGCHLD <unfinished ...>
+102 execve("/usr/sbin/runc", ["/usr/sbin/runc", "--version"], 0xc0 /* 37 vars */ <unfinished ...>
+101 <... clone resumed>, parent_tid=[14]) = 102
+100 execve("/usr/sbin/runc", ["/usr/sbin/runc", "create"], 0xc0 /* 3 vars */ <unfinished ...>
+101 openat(AT_FDCWD, "/late", O_RDONLY) = 3
+`,
+			processes: 1,
+			threads:   1,
+			execs:     []string{"child 102: /usr/sbin/runc = ? detached"},
+			runtime:   "/usr/sbin/runc",
+		},
+		{
+			name: "unfinished execve that resumes with an error",
+			trace: `100 execve("/bin/rro-runc", ["rro-runc"], 0x1 /* 3 vars */) = 0
+100 execve("/nonexistent/runc", ["runc"], 0x1 /* 3 vars */ <unfinished ...>
+100 <... execve resumed>) = -1 ENOENT (No such file or directory)
+100 execve("/usr/sbin/runc", ["runc"], 0x1 /* 3 vars */) = 0
+`,
+			execs:   []string{"wrapper: /nonexistent/runc = -1 ENOENT (No such file or directory)"},
+			runtime: "/usr/sbin/runc",
+		},
+		{
 			name: "a failed execve is not the runtime",
 			trace: `100 execve("/bin/rro-runc", ["rro-runc"], 0x1 /* 3 vars */) = 0
 100 execve("/nonexistent/runc", ["runc"], 0x1 /* 3 vars */) = -1 ENOENT (No such file or directory)

@@ -52,6 +52,7 @@ func parseStrace(r io.Reader) (counts, error) {
 	var c counts
 	var events []event
 	pending := map[int]string{}
+	execAt := map[int]int{} // pid → index in events of its unfinished execve
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -63,11 +64,27 @@ func parseStrace(r io.Reader) (counts, error) {
 		rest := m[2]
 		if before, ok := strings.CutSuffix(rest, " <unfinished ...>"); ok {
 			pending[pid] = before
+			// Under -b execve a process is let go as it enters execve, so
+			// its execve may never resume: record it where it started and
+			// fill in the result should it resume after all.
+			if strings.HasPrefix(before, "execve(") {
+				if cm := callRE.FindStringSubmatch(before + ") = ? detached"); cm != nil {
+					execAt[pid] = len(events)
+					events = append(events, event{pid: pid, name: cm[1], args: cm[2], ret: cm[3], tail: strings.TrimSpace(cm[4])})
+				}
+			}
 			continue
 		}
 		if rm := resumedRE.FindStringSubmatch(rest); rm != nil {
 			rest = pending[pid] + rm[2]
 			delete(pending, pid)
+			if i, ok := execAt[pid]; ok && rm[1] == "execve" {
+				delete(execAt, pid)
+				if cm := callRE.FindStringSubmatch(rest); cm != nil {
+					events[i].ret, events[i].tail = cm[3], strings.TrimSpace(cm[4])
+				}
+				continue
+			}
 		}
 		// -b execve: strace lets go of a process as it enters execve, so
 		// the call never returns in the trace; the runtime's own work is
