@@ -47,7 +47,7 @@ func TestParseStrace(t *testing.T) {
 			processes: 1,
 			threads:   1,
 			opens:     []string{"/run/rro-runc/cache.json = 3"},
-			execs:     []string{"child 102: /usr/sbin/runc = ? detached"},
+			execs:     []string{"child 102: runc features = ? detached"},
 			runtime:   "/usr/sbin/runc",
 		},
 		{
@@ -64,8 +64,18 @@ func TestParseStrace(t *testing.T) {
 `,
 			processes: 1,
 			threads:   1,
-			execs:     []string{"child 102: /usr/sbin/runc = ? detached"},
+			execs:     []string{"child 102: /usr/sbin/runc --version = ? detached"},
 			runtime:   "/usr/sbin/runc",
+		},
+		{
+			name: "a thread other than the leader execs",
+			trace: `100 execve("/bin/rro-runc", ["rro-runc"], 0x1 /* 3 vars */) = 0
+100 clone(child_stack=0xc0, flags=CLONE_VM|CLONE_THREAD|CLONE_SETTLS, tls=0x1) = 103
+103 execve("/usr/sbin/runc", ["/usr/sbin/runc", "create"], 0x3d99b55d0c80 /* 37 vars */ <pid changed to 100 ...>
+100 +++ superseded by execve in pid 103 +++
+`,
+			threads: 1,
+			runtime: "/usr/sbin/runc",
 		},
 		{
 			name: "unfinished execve that resumes with an error",
@@ -74,7 +84,7 @@ func TestParseStrace(t *testing.T) {
 100 <... execve resumed>) = -1 ENOENT (No such file or directory)
 100 execve("/usr/sbin/runc", ["runc"], 0x1 /* 3 vars */) = 0
 `,
-			execs:   []string{"wrapper: /nonexistent/runc = -1 ENOENT (No such file or directory)"},
+			execs:   []string{"wrapper: runc = -1 ENOENT (No such file or directory)"},
 			runtime: "/usr/sbin/runc",
 		},
 		{
@@ -82,7 +92,7 @@ func TestParseStrace(t *testing.T) {
 			trace: `100 execve("/bin/rro-runc", ["rro-runc"], 0x1 /* 3 vars */) = 0
 100 execve("/nonexistent/runc", ["runc"], 0x1 /* 3 vars */) = -1 ENOENT (No such file or directory)
 `,
-			execs: []string{"wrapper: /nonexistent/runc = -1 ENOENT (No such file or directory)"},
+			execs: []string{"wrapper: runc = -1 ENOENT (No such file or directory)"},
 		},
 		{
 			name:    "does not start with the wrapper's execve",

@@ -30,6 +30,7 @@ var (
 	lineRE    = regexp.MustCompile(`^(\d+)\s+(.*)$`)
 	resumedRE = regexp.MustCompile(`^<\.\.\. (\w+) resumed>(.*)$`)
 	callRE    = regexp.MustCompile(`^(\w+)\((.*)\)\s+=\s+(-?\d+|\?)(.*)$`)
+	detachRE  = regexp.MustCompile(`^(.*) <(detached|pid changed to \d+) \.\.\.>$`)
 	strArgRE  = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 )
 
@@ -89,10 +90,12 @@ func parseStrace(r io.Reader) (counts, error) {
 		// -b execve: strace lets go of a process as it enters execve, so
 		// the call never returns in the trace; the runtime's own work is
 		// not traced at all.
-		if before, ok := strings.CutSuffix(rest, " <detached ...>"); ok {
-			rest = before + ") = ? detached"
-			if strings.HasSuffix(before, ")") {
-				rest = before + " = ? detached"
+		// A thread other than the leader that execs is reported as
+		// "<pid changed to LEADER ...>": the execve succeeded.
+		if sm := detachRE.FindStringSubmatch(rest); sm != nil {
+			rest = sm[1] + ") = ? detached"
+			if strings.HasPrefix(sm[2], "pid changed") {
+				rest = sm[1] + ") = 0"
 			}
 		}
 		cm := callRE.FindStringSubmatch(rest)
@@ -142,6 +145,7 @@ func parseStrace(r io.Reader) (counts, error) {
 		switch e.name {
 		case "execve":
 			path := firstString(e.args)
+			shown := execArgv(e.args)
 			if inGroup && (ok || detached) {
 				c.runtime = path
 				return c, nil
@@ -150,7 +154,7 @@ func parseStrace(r io.Reader) (counts, error) {
 			if !inGroup {
 				who = "child " + strconv.Itoa(e.pid)
 			}
-			c.execs = append(c.execs, strings.TrimSpace(fmt.Sprintf("%s: %s = %s %s", who, path, e.ret, e.tail)))
+			c.execs = append(c.execs, strings.TrimSpace(fmt.Sprintf("%s: %s = %s %s", who, shown, e.ret, e.tail)))
 		case "clone", "clone3", "fork", "vfork":
 			if !inGroup || !ok {
 				continue
@@ -171,6 +175,25 @@ func parseStrace(r io.Reader) (counts, error) {
 		}
 	}
 	return c, nil
+}
+
+var argvRE = regexp.MustCompile(`^"(?:[^"\\]|\\.)*", \[(.*?)\](?:, |$)`)
+
+// execArgv shows an execve's argv as a command line, or its path when
+// strace abbreviated the list.
+func execArgv(args string) string {
+	m := argvRE.FindStringSubmatch(args)
+	if m == nil {
+		return firstString(args)
+	}
+	var words []string
+	for _, w := range strArgRE.FindAllStringSubmatch(m[1], -1) {
+		words = append(words, w[1])
+	}
+	if len(words) == 0 {
+		return firstString(args)
+	}
+	return strings.Join(words, " ")
 }
 
 func firstString(args string) string {
