@@ -34,7 +34,7 @@ import (
 
 type options struct {
 	runc, wrapper, goFloor, cFloor string
-	cacheDir                       string
+	cacheDir, workParent           string
 	out                            string
 	smoke, placeholder             bool
 	fastRuns, createRuns, coldRuns int
@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&o.goFloor, "execonly-go", "", "Go exec-only wrapper (bench/cmd/execonly); empty to skip")
 	flag.StringVar(&o.cFloor, "execonly-c", "", "C exec-only wrapper (bench/floor/execonly.c); empty to skip")
 	flag.StringVar(&o.cacheDir, "cache-dir", "/run/rro-runc", "rro-runc's probe cache, emptied for the cold case")
+	flag.StringVar(&o.workParent, "dir", "/run", "where the bundle, rootfs and runc root are made: /run, where engines keep their bundles")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report here (not in smoke mode)")
 	flag.BoolVar(&o.smoke, "smoke", false, "a few runs of everything: checks that it works, no figures to trust")
 	flag.BoolVar(&o.placeholder, "placeholder", false, "the wrapper is not rro-runc (harness development): skip the rro checks")
@@ -124,7 +125,7 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "rrobench-")
+	dir, err := os.MkdirTemp(o.workParent, "rrobench-")
 	if err != nil {
 		return err
 	}
@@ -147,7 +148,7 @@ func run(o *options) error {
 		os.Exit(130)
 	}()
 
-	rep := &report{opts: o, machine: describeMachine(o.runc), start: time.Now()}
+	rep := &report{opts: o, machine: describeMachine(o.runc, o.workParent), start: time.Now()}
 	base := cleanEnv()
 	sRunc := side{name: "runc", path: o.runc, env: base}
 	sRro := side{name: "rro-runc", path: o.wrapper, env: append(clone(base), "RRO_RUNC_RUNTIME="+o.runc, "RRO_RUNC_CONFIG="+f.toml)}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -17,10 +18,11 @@ type machine struct {
 	nproc                              int
 	kernel, cpu, runc, load, goVersion string
 	commit                             string
+	workFS                             string // filesystem of the work directory: what a write and fsync cost depends on it
 }
 
-func describeMachine(runc string) machine {
-	m := machine{nproc: runtime.NumCPU(), goVersion: runtime.Version()}
+func describeMachine(runc, workParent string) machine {
+	m := machine{nproc: runtime.NumCPU(), goVersion: runtime.Version(), workFS: fsType(workParent)}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kernel = strings.TrimSpace(string(b))
 	}
@@ -45,6 +47,27 @@ func describeMachine(runc string) machine {
 		m.commit = strings.TrimSpace(string(out))
 	}
 	return m
+}
+
+// fsType names the filesystem dir is on, from the mount table.
+func fsType(dir string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return "unknown filesystem"
+	}
+	switch st.Type {
+	case 0x01021994:
+		return "tmpfs"
+	case 0xEF53:
+		return "ext4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x794c7630:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("filesystem magic %#x", st.Type)
 }
 
 type countRow struct {
@@ -88,6 +111,7 @@ func (r *report) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "## rro-runc benchmark (%s)\n\n", mode)
 	fmt.Fprintf(w, "- Machine: %d CPUs, %s, Linux %s, load average at start %s\n", m.nproc, m.cpu, m.kernel, m.load)
+	fmt.Fprintf(w, "- Bundle, rootfs and runc root under %s (%s)\n", o.workParent, m.workFS)
 	fmt.Fprintf(w, "- Runtime: %s (`%s`); rro-runc %s, built by `make build`; harness %s\n", m.runc, o.runc, m.commit, m.goVersion)
 	fmt.Fprintf(w, "- Date: %s, took %s\n", r.start.UTC().Format(time.RFC3339), time.Since(r.start).Round(time.Second))
 	fmt.Fprintf(w, "- Reproduce: `make bench` (smoke: `make bench-smoke`)\n\n")
