@@ -60,6 +60,13 @@ func TestContainerdCtr(t *testing.T) {
 	t.Run("rro-runc makes submounts read-only", func(t *testing.T) {
 		fixture.CheckProbe(t, ok(t)(ctrRun(c, rro, "rro", vol, probeArgs...)), fixture.WantRRO)
 	})
+	t.Run("rro-runc over crun makes submounts read-only", func(t *testing.T) {
+		crun := fixture.CrunShim(t)
+		fixture.CheckProbe(t, ok(t)(ctrRun(c, crun, "plain-crun", vol, probeArgs...)), fixture.WantPlain)
+		conf.set(t, "Enabled", crun)
+		t.Cleanup(func() { conf.set(t, "IfPossible", runc) })
+		fixture.CheckProbe(t, ok(t)(ctrRun(c, rro, "rro-crun", vol, probeArgs...)), fixture.WantRRO)
+	})
 	t.Run("policy Enabled without rro fails visibly", func(t *testing.T) {
 		conf.enabledWithoutRRO(t)
 		out, err := ctrRun(c, rro, "enabled", vol, probeArgs...)

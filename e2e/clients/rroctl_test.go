@@ -18,7 +18,7 @@ func configure(t *testing.T, client, config, binary string, extra ...string) {
 	if !rroctlAvailable(t) {
 		// TODO(issue 3): remove once cmd/rroctl configure lands; until then
 		// the configuration is written by hand as rroctl will.
-		t.Logf("cmd/rroctl not in the tree yet: configuring %s by hand", client)
+		t.Logf("rroctl has no configure command yet: configuring %s by hand", client)
 		configureByHand(t, client, config, binary, extra...)
 		return
 	}
@@ -43,12 +43,15 @@ func configure(t *testing.T, client, config, binary string, extra ...string) {
 	t.Logf("rroctl configure %s wrote %s:\n%s", client, config, first)
 }
 
+// rroctlAvailable reports whether rroctl has a configure command yet.
 func rroctlAvailable(t *testing.T) bool {
-	if os.Getenv(fixture.EnvRroctlBin) != "" {
-		return true
+	t.Helper()
+	if os.Getenv(fixture.EnvRroctlBin) == "" {
+		if _, err := os.Stat(filepath.Join(fixture.ModuleRoot(t), "cmd", "rroctl")); err != nil {
+			return false
+		}
 	}
-	_, err := os.Stat(filepath.Join(fixture.ModuleRoot(t), "cmd", "rroctl"))
-	return err == nil
+	return exec.Command(fixture.Rroctl(t), "configure", "--help").Run() == nil
 }
 
 func configureByHand(t *testing.T, client, config, binary string, extra ...string) {
