@@ -1,34 +1,43 @@
 package atomicfile
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestWriteFile(t *testing.T) {
 	tests := []struct {
 		name     string
-		existing *os.FileMode // nil: no file before
+		existing os.FileMode // 0: no file before
 		perm     os.FileMode
 		wantMode os.FileMode
 	}{
-		{name: "new file gets perm", perm: 0o640, wantMode: 0o640},
-		{name: "existing file keeps its mode", existing: ptr(os.FileMode(0o600)), perm: 0o644, wantMode: 0o600},
-		{name: "existing executable mode kept", existing: ptr(os.FileMode(0o755)), perm: 0o644, wantMode: 0o755},
+		{name: "new file gets fallbackPerm", perm: 0o640, wantMode: 0o640},
+		{name: "new file fallbackPerm keeps only mode bits", perm: os.ModeDir | 0o600, wantMode: 0o600},
+		{name: "existing file keeps its mode", existing: 0o600, perm: 0o644, wantMode: 0o600},
+		{name: "existing executable mode kept", existing: 0o755, perm: 0o644, wantMode: 0o755},
+		{name: "existing read-only file replaced", existing: 0o444, perm: 0o644, wantMode: 0o444},
+		{name: "setgid bit kept", existing: os.ModeSetgid | 0o750, perm: 0o644, wantMode: os.ModeSetgid | 0o750},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			p := filepath.Join(dir, "config.json")
-			if tc.existing != nil {
-				if err := os.WriteFile(p, []byte("old contents that are longer than the new"), *tc.existing); err != nil {
+			if tc.existing != 0 {
+				if err := os.WriteFile(p, []byte("old contents that are longer than the new"), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.Chmod(p, *tc.existing); err != nil {
+				if err := os.Chmod(p, tc.existing); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -39,83 +48,244 @@ func TestWriteFile(t *testing.T) {
 			if err != nil || string(got) != "new" {
 				t.Fatalf("contents %q, %v; want %q (no leftover of the longer old file)", got, err, "new")
 			}
-			fi, _ := os.Stat(p)
-			if fi.Mode().Perm() != tc.wantMode {
-				t.Errorf("mode %v, want %v", fi.Mode().Perm(), tc.wantMode)
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !fi.Mode().IsRegular() || fi.Mode()&keptModeBits != tc.wantMode {
+				t.Errorf("mode %v, want regular file with %v", fi.Mode(), tc.wantMode)
 			}
 			assertNoTemp(t, dir)
 		})
 	}
 }
 
-func TestWriteFileRefusesSymlink(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "elsewhere.json")
-	if err := os.WriteFile(target, []byte("original"), 0o644); err != nil {
-		t.Fatal(err)
+// TestWriteFileRefuses: targets that are not regular files are left alone,
+// and whatever a symlink points at is never written.
+func TestWriteFileRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir, p string)
+		wantErr error
+	}{
+		{"symlink to a file", func(t *testing.T, dir, p string) {
+			mustWrite(t, filepath.Join(dir, "elsewhere.json"), "original")
+			must(t, os.Symlink(filepath.Join(dir, "elsewhere.json"), p))
+		}, ErrSymlink},
+		{"relative symlink", func(t *testing.T, dir, p string) {
+			mustWrite(t, filepath.Join(dir, "elsewhere.json"), "original")
+			must(t, os.Symlink("elsewhere.json", p))
+		}, ErrSymlink},
+		{"dangling symlink", func(t *testing.T, dir, p string) {
+			must(t, os.Symlink(filepath.Join(dir, "elsewhere.json"), p))
+		}, ErrSymlink},
+		{"symlink to a directory", func(t *testing.T, dir, p string) {
+			must(t, os.Symlink(dir, p))
+		}, ErrSymlink},
+		{"directory", func(t *testing.T, dir, p string) {
+			must(t, os.Mkdir(p, 0o755))
+		}, ErrNotRegular},
+		{"fifo", func(t *testing.T, dir, p string) {
+			must(t, syscall.Mkfifo(p, 0o644))
+		}, ErrNotRegular},
 	}
-	link := filepath.Join(dir, "config.json")
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	err := WriteFile(link, []byte("new"), 0o644)
-	if !errors.Is(err, ErrSymlink) || !strings.Contains(err.Error(), link) {
-		t.Fatalf("WriteFile through a symlink = %v, want ErrSymlink naming %s", err, link)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "original" {
-		t.Errorf("symlink target changed to %q", b)
-	}
-	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
-		t.Errorf("symlink replaced")
-	}
-	assertNoTemp(t, dir)
-}
-
-// TestWriteFileReadOnlyDirectory needs a directory root cannot write to:
-// a read-only tmpfs.
-func TestWriteFileReadOnlyDirectory(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to mount a read-only tmpfs, and CI=true")
-		}
-		t.Skip("needs root to mount a read-only tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	p := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(p, []byte("original"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
-	}
-	err := WriteFile(p, []byte("new"), 0o644)
-	if !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), p) {
-		t.Fatalf("WriteFile in a read-only directory = %v, want EROFS naming %s", err, p)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "original" {
-		t.Errorf("contents changed to %q", b)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "config.json")
+			tc.setup(t, dir, p)
+			before, _ := os.Lstat(p)
+			err := WriteFile(p, []byte("new"), 0o644)
+			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("WriteFile = %v, want %v naming %s", err, tc.wantErr, p)
+			}
+			after, _ := os.Lstat(p)
+			if !os.SameFile(before, after) || before.Mode() != after.Mode() {
+				t.Errorf("target replaced: %v became %v", before.Mode(), after.Mode())
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "elsewhere.json")); err == nil && string(b) != "original" {
+				t.Errorf("symlink target changed to %q", b)
+			}
+			assertNoTemp(t, dir)
+		})
 	}
 }
 
 func TestWriteFileMissingDirectory(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "gone", "config.json")
-	if err := WriteFile(p, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), p) {
-		t.Fatalf("WriteFile = %v, want an error naming %s", err, p)
+	err := WriteFile(p, []byte("x"), 0o644)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), p) {
+		t.Fatalf("WriteFile = %v, want ErrNotExist naming %s", err, p)
 	}
 }
 
-func assertNoTemp(t *testing.T, dir string) {
-	t.Helper()
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), TempPrefix) {
-			t.Errorf("temporary file left behind: %s", e.Name())
+// TestWriteFileIgnoresStrayTemp: the leftovers of a killed call neither
+// block nor confuse the next one.
+func TestWriteFileIgnoresStrayTemp(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	stray := filepath.Join(dir, TempPrefix+"config.json-123456")
+	mustWrite(t, stray, "half a file")
+	mustWrite(t, p, "old")
+	if err := WriteFile(p, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "new" {
+		t.Errorf("contents %q, want new", b)
+	}
+	if b, _ := os.ReadFile(stray); string(b) != "half a file" {
+		t.Errorf("stray temporary file touched: %q", b)
+	}
+}
+
+// TestWriteFileConcurrent: readers racing many writers only ever see one
+// writer's whole contents, and no temporary file survives.
+func TestWriteFileConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	const size = 256 << 10
+	contents := make([][]byte, 8)
+	for i := range contents {
+		contents[i] = bytes.Repeat([]byte{byte('a' + i)}, size)
+	}
+	mustWrite(t, p, string(contents[0]))
+
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	var bad []string
+	var mu sync.Mutex
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b, err := os.ReadFile(p)
+				if err != nil || len(b) != size || bytes.Count(b, b[:1]) != size {
+					mu.Lock()
+					bad = append(bad, fmt.Sprintf("read %d bytes, err %v", len(b), err))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	var writers sync.WaitGroup
+	for i := range contents {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for range 5 {
+				if err := WriteFile(p, contents[i], 0o644); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	if len(bad) > 0 {
+		t.Errorf("%d torn reads, first: %s", len(bad), bad[0])
+	}
+	assertNoTemp(t, dir)
+}
+
+// TestWriteFileSIGKILL kills a process in the middle of replacing a file
+// over and over: the file is always one whole version, at most one
+// temporary file is left per kill, and the next call works regardless.
+func TestWriteFileSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	const size = 1 << 20
+	mustWrite(t, p, strings.Repeat("a", size))
+	const rounds = 10
+	for round := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$")
+		cmd.Env = append(os.Environ(), "ATOMICFILE_HELPER="+p)
+		out, err := cmd.StdoutPipe()
+		must(t, err)
+		must(t, cmd.Start())
+		ready := make([]byte, 1)
+		if _, err := out.Read(ready); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("helper did not start writing: %v", err)
+		}
+		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
+		must(t, cmd.Process.Kill())
+		cmd.Wait()
+
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) != size || bytes.Count(b, b[:1]) != size {
+			t.Fatalf("round %d: after SIGKILL the file has %d bytes (err %v), want %d of one letter", round, len(b), err, size)
+		}
+		if n := countTemp(t, dir); n > round+1 {
+			t.Fatalf("round %d: %d temporary files after %d kills", round, n, round+1)
+		}
+	}
+	t.Logf("%d kills left %d temporary files", rounds, countTemp(t, dir))
+	if err := WriteFile(p, []byte("final"), 0o644); err != nil {
+		t.Fatalf("WriteFile after the kills: %v", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "final" {
+		t.Errorf("contents %q, want final", b)
+	}
+}
+
+// TestHelperWriter is the process TestWriteFileSIGKILL kills.
+func TestHelperWriter(t *testing.T) {
+	p := os.Getenv("ATOMICFILE_HELPER")
+	if p == "" {
+		t.Skip("helper process for TestWriteFileSIGKILL")
+	}
+	versions := [][]byte{bytes.Repeat([]byte("b"), 1<<20), bytes.Repeat([]byte("c"), 1<<20)}
+	for i := 0; ; i++ {
+		if err := WriteFile(p, versions[i%2], 0o644); err != nil {
+			os.Exit(3)
+		}
+		if i == 0 {
+			os.Stdout.Write([]byte("R"))
 		}
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+func countTemp(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), TempPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func assertNoTemp(t *testing.T, dir string) {
+	t.Helper()
+	if n := countTemp(t, dir); n != 0 {
+		t.Errorf("%d temporary files left behind in %s", n, dir)
+	}
+}
+
+func mustWrite(t *testing.T, p, s string) {
+	t.Helper()
+	must(t, os.WriteFile(p, []byte(s), 0o644))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
