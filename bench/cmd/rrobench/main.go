@@ -40,6 +40,20 @@ type options struct {
 	fastRuns, createRuns, coldRuns int
 	initRuns                       int
 	extra                          []side // -extra: variants to try side by side
+	cases                          string // -cases: which timed cases run
+}
+
+// want says whether the timed case key was asked for.
+func (o *options) want(key string) bool {
+	if o.cases == "" || o.cases == "all" {
+		return true
+	}
+	for _, c := range strings.Split(o.cases, ",") {
+		if strings.TrimSpace(c) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -51,6 +65,7 @@ func main() {
 	flag.StringVar(&o.cacheDir, "cache-dir", "/run/rro-runc", "rro-runc's probe cache, emptied for the cold case")
 	flag.StringVar(&o.workParent, "dir", "/run", "where the bundle, rootfs and runc root are made: /run, where engines keep their bundles")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report here (not in smoke mode)")
+	flag.StringVar(&o.cases, "cases", "all", "timed cases to run, comma-separated: version,state,create,cold (create includes delete)")
 	flag.BoolVar(&o.smoke, "smoke", false, "a few runs of everything: checks that it works, no figures to trust")
 	flag.BoolVar(&o.placeholder, "placeholder", false, "the wrapper is not rro-runc (harness development): skip the rro checks")
 	flag.IntVar(&o.fastRuns, "runs", 0, "runs of each fast case (default 500, smoke 5)")
@@ -80,6 +95,13 @@ func main() {
 }
 
 func defaults(o *options) error {
+	for _, c := range strings.Split(o.cases, ",") {
+		switch strings.TrimSpace(c) {
+		case "all", "version", "state", "create", "cold":
+		default:
+			return fmt.Errorf("-cases: unknown case %q (want version, state, create, cold or all)", c)
+		}
+	}
 	pick := func(v *int, full, smoke int) {
 		if *v <= 0 {
 			*v = full
@@ -186,20 +208,24 @@ func run(o *options) error {
 	}
 
 	fast := append([]side{sRunc, sRro, sRroFile}, floors...)
-	progress(fmt.Sprintf("--version, %d runs x %d sides", o.fastRuns, len(fast)))
-	r, err := measure("`--version`", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return []string{"--version"} }}, f)
-	if err != nil {
-		return err
+	if o.want("version") {
+		progress(fmt.Sprintf("--version, %d runs x %d sides", o.fastRuns, len(fast)))
+		r, err := measure("`--version`", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return []string{"--version"} }}, f)
+		if err != nil {
+			return err
+		}
+		rep.cases = append(rep.cases, r)
 	}
-	rep.cases = append(rep.cases, r)
 
-	progress(fmt.Sprintf("state, %d runs x %d sides", o.fastRuns, len(fast)))
 	stateArgs := []string{"--root", f.root, "state", f.stateID}
-	r, err = measure("`state ID` (running)", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return stateArgs }}, f)
-	if err != nil {
-		return err
+	if o.want("state") {
+		progress(fmt.Sprintf("state, %d runs x %d sides", o.fastRuns, len(fast)))
+		r, err := measure("`state ID` (running)", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return stateArgs }}, f)
+		if err != nil {
+			return err
+		}
+		rep.cases = append(rep.cases, r)
 	}
-	rep.cases = append(rep.cases, r)
 
 	ids := map[string]string{}
 	for i, s := range createSides {
@@ -231,13 +257,15 @@ func run(o *options) error {
 		recordDeletes = calls > warmup*len(createSides)
 		return f.restoreConfig()
 	}
-	progress(fmt.Sprintf("create+delete, warm cache, %d runs x %d sides", o.createRuns, len(createSides)))
-	r, err = measure(fmt.Sprintf("`create`, %d mounts (%d rro), warm cache", totalMounts, rewritable), 1.5, createSides, o.createRuns, warmup,
-		sample{before: warmBefore, args: createArgs, after: deleteAfter(&recordDeletes)}, f)
-	if err != nil {
-		return err
+	if o.want("create") {
+		progress(fmt.Sprintf("create+delete, warm cache, %d runs x %d sides", o.createRuns, len(createSides)))
+		r, err := measure(fmt.Sprintf("`create`, %d mounts (%d rro), warm cache", totalMounts, rewritable), 1.5, createSides, o.createRuns, warmup,
+			sample{before: warmBefore, args: createArgs, after: deleteAfter(&recordDeletes)}, f)
+		if err != nil {
+			return err
+		}
+		rep.cases = append(rep.cases, r, del)
 	}
-	rep.cases = append(rep.cases, r, del)
 
 	coldSides := []side{sRunc, sRro}
 	coldBefore := func(side) error {
@@ -247,13 +275,15 @@ func run(o *options) error {
 		return f.restoreConfig()
 	}
 	noRecord := false
-	progress(fmt.Sprintf("create+delete, cold cache, %d runs x %d sides", o.coldRuns, len(coldSides)))
-	r, err = measure(fmt.Sprintf("`create`, %d mounts (%d rro), cold cache", totalMounts, rewritable), 0, coldSides, o.coldRuns, 1,
-		sample{before: coldBefore, args: createArgs, after: deleteAfter(&noRecord)}, f)
-	if err != nil {
-		return err
+	if o.want("cold") {
+		progress(fmt.Sprintf("create+delete, cold cache, %d runs x %d sides", o.coldRuns, len(coldSides)))
+		r, err := measure(fmt.Sprintf("`create`, %d mounts (%d rro), cold cache", totalMounts, rewritable), 0, coldSides, o.coldRuns, 1,
+			sample{before: coldBefore, args: createArgs, after: deleteAfter(&noRecord)}, f)
+		if err != nil {
+			return err
+		}
+		rep.cases = append(rep.cases, r)
 	}
-	rep.cases = append(rep.cases, r)
 
 	progress("counting under strace")
 	if err := countAll(rep, f, strace, o, sRro, sRroFile, stateArgs, createArgs, ids); err != nil {
