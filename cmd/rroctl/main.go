@@ -48,6 +48,7 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
+		configureCommand(),
 	}
 }
 

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// runApp runs rroctl in-process and returns its outputs and exit status.
+func runApp(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := &cli.App{
+		Name:           "rroctl",
+		Commands:       commands(),
+		Writer:         &out,
+		ErrWriter:      &errb,
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	err := app.Run(append([]string{"rroctl"}, args...))
+	var coder cli.ExitCoder
+	switch {
+	case err == nil:
+	case errors.As(err, &coder):
+		code = coder.ExitCode()
+		errb.WriteString(err.Error())
+	default:
+		code = exitInput
+		errb.WriteString(err.Error())
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestConfigureDocker(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "daemon.json")
+	orig := "{\n  \"debug\": true\n}\n"
+	if err := os.WriteFile(path, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"configure", "docker", "--config", path, "--binary", "/opt/rro/rro-runc", "--policy", "enabled", "--set-as-default"}
+
+	stdout, stderr, code := runApp(t, append(args, "--dry-run")...)
+	if code != 0 {
+		t.Fatalf("dry run: exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "--- "+path+"\n+++ "+path+"\n@@ ") || !strings.Contains(stdout, `+    "rro": {`) ||
+		!strings.HasSuffix(stdout, "(dry run: nothing written)\n") {
+		t.Errorf("dry-run output:\n%s", stdout)
+	}
+	if b, _ := os.ReadFile(path); string(b) != orig {
+		t.Fatalf("dry run wrote the file")
+	}
+
+	stdout, stderr, code = runApp(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, "configured docker runtime \"rro\" (default) (backup "+path+".bak-") {
+		t.Errorf("summary: %q", stdout)
+	}
+	var cfg struct {
+		Runtimes map[string]struct {
+			Path        string   `json:"path"`
+			RuntimeArgs []string `json:"runtimeArgs"`
+		} `json:"runtimes"`
+		Default string `json:"default-runtime"`
+		Debug   bool   `json:"debug"`
+	}
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	rt := cfg.Runtimes["rro"]
+	if rt.Path != "/opt/rro/rro-runc" || strings.Join(rt.RuntimeArgs, " ") != "--rro-policy=Enabled" || cfg.Default != "rro" || !cfg.Debug {
+		t.Errorf("daemon.json:\n%s", b)
+	}
+	if !strings.Contains(stderr, "/opt/rro/rro-runc is not an executable file") {
+		t.Errorf("no warning about the missing binary: %q", stderr)
+	}
+
+	stdout, _, code = runApp(t, args...)
+	if code != 0 || !strings.Contains(stdout, "no change") {
+		t.Errorf("second run: exit %d, %q", code, stdout)
+	}
+	if backups, _ := filepath.Glob(path + ".bak-*"); len(backups) != 1 {
+		t.Errorf("backups %v, want exactly one", backups)
+	}
+}
+
+func TestConfigureExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(bad, []byte("version = 2\n[plugins\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "new.conf")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"unparsable file", []string{"configure", "containerd", "--config", bad}, exitInput, bad + ": cannot parse as TOML"},
+		{"no engine", []string{"configure"}, exitInput, "name the engine"},
+		{"unknown engine", []string{"configure", "cri-o"}, exitInput, `unknown engine "cri-o"`},
+		{"extra argument", []string{"configure", "podman", "--config", good, "extra"}, exitInput, `unexpected argument "extra"`},
+		{"bad policy", []string{"configure", "docker", "--config", good, "--policy", "always"}, exitInput, `"always"`},
+		{"policy is docker's", []string{"configure", "podman", "--config", good, "--policy", "Enabled"}, exitInput, "flag provided but not defined"},
+		{"bad runtime name", []string{"configure", "podman", "--config", good, "--runtime-name", "a/b"}, exitInput, `runtime name "a/b"`},
+		{"config is a directory", []string{"configure", "podman", "--config", dir}, exitFinding, dir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runApp(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tc.code, tc.stderr)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(bad); string(b) != "version = 2\n[plugins\n" {
+		t.Errorf("unparsable file changed: %q", b)
+	}
+	if _, err := os.Stat(good); err == nil {
+		t.Errorf("%s written by a failed command", good)
+	}
+}
+
+func TestConfigureBinaryDefaults(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, _ = filepath.EvalSymlinks(exe)
+	dir := t.TempDir()
+
+	// No rro-runc beside rroctl: where make install puts it.
+	conf := filepath.Join(dir, "a.conf")
+	if _, stderr, code := runApp(t, "configure", "podman", "--config", conf); code != 0 {
+		t.Fatal(stderr)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), `rro = ["`+fallbackBinary+`"]`) {
+		t.Errorf("default binary:\n%s", b)
+	}
+
+	// The rro-runc beside rroctl, as a release unpacks them.
+	beside := filepath.Join(filepath.Dir(exe), "rro-runc")
+	if _, err := os.Stat(beside); err == nil {
+		t.Skipf("%s exists already", beside)
+	}
+	if err := os.WriteFile(beside, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Skipf("cannot place rro-runc beside the test binary: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(beside) })
+	conf = filepath.Join(dir, "b.conf")
+	if _, stderr, code := runApp(t, "configure", "podman", "--config", conf); code != 0 || stderr != "rroctl: podman reads it on its next command\n" {
+		t.Fatalf("exit %d: %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), `rro = ["`+beside+`"]`) {
+		t.Errorf("binary beside rroctl not used:\n%s", b)
+	}
+
+	// A relative --binary is made absolute: the engine runs it from
+	// elsewhere.
+	t.Chdir(dir)
+	conf = filepath.Join(dir, "c.conf")
+	if _, stderr, code := runApp(t, "configure", "podman", "--config", conf, "--binary", "./bin/rro-runc"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), `rro = ["`+filepath.Join(dir, "bin/rro-runc")+`"]`) {
+		t.Errorf("relative binary:\n%s", b)
+	}
+}
