@@ -1,40 +1,74 @@
 package rewrite
 
 import (
+	"bytes"
 	"encoding/json"
-	"strings"
+	"unicode/utf8"
 )
 
-// The scanner below walks JSON that json.Valid has accepted, finding the
-// byte spans of values without decoding them, so that everything rro-runc
-// does not change is copied byte for byte.
+// The scanner below walks JSON that json.Valid has already accepted. It
+// finds the byte spans of values without decoding them, so that whatever
+// rro-runc does not change is copied byte for byte, and so that a config
+// of 10,000 mounts costs a few linear passes and no per-token allocation.
+// Because the input is known to be valid, the functions trust its shape
+// and only guard against running off the end.
 
-// span is the half-open byte range of one JSON value.
+// span is the half-open byte range [start, end) of one JSON value.
 type span struct{ start, end int }
 
+// member is one "key": value pair of an object. key is the raw string
+// literal, quotes included, so that comparing keys allocates nothing.
 type member struct {
-	key string
+	key []byte
 	val span
 }
 
+// is reports whether the member would fill the struct field whose JSON
+// name is field. encoding/json, and therefore runc, matches field names
+// case-insensitively with Unicode simple folding (bytes.EqualFold), so
+// "Mounts" and even "mountſ" fill Spec.Mounts.
+func (m member) is(field string) bool {
+	raw := m.key[1 : len(m.key)-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return bytes.EqualFold(raw, []byte(field))
+	}
+	return bytes.EqualFold([]byte(decodeString(m.key)), []byte(field))
+}
+
+// isExact reports whether the member has exactly this key, which is how
+// encoding/json matches map keys.
+func (m member) isExact(key string) bool {
+	raw := m.key[1 : len(m.key)-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == key
+	}
+	return decodeString(m.key) == key
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
 	return i
 }
 
-// valueEnd returns the index just after the value starting at b[i].
+// valueEnd returns the index just after the value that starts at b[i].
 func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
 	switch b[i] {
 	case '"':
 		return stringEnd(b, i)
 	case '{', '[':
 		depth := 0
-		for ; i < len(b); i++ {
+		for i < len(b) {
 			switch b[i] {
 			case '"':
-				i = stringEnd(b, i) - 1
+				i = stringEnd(b, i)
+				continue
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -43,93 +77,108 @@ func valueEnd(b []byte, i int) int {
 					return i + 1
 				}
 			}
+			i++
 		}
 		return i
 	default: // number, true, false, null
-		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && !isSpace(b[i]) {
 			i++
 		}
 		return i
 	}
 }
 
-// stringEnd returns the index just after the string starting at b[i].
+// stringEnd returns the index just after the string literal that starts
+// at b[i]. It jumps from quote to quote with IndexByte, which is what
+// keeps long configs cheap: most of a config.json is string bytes.
 func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	i++
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
 		}
 	}
-	return i
 }
 
-// members lists an object's members in order. s must span an object.
-func members(b []byte, s span) []member {
-	var out []member
+// members appends an object's members, in document order, to dst.
+// s must span an object.
+func members(b []byte, s span, dst []member) []member {
 	i := skipSpace(b, s.start+1)
 	for i < s.end && b[i] == '"' {
 		kEnd := stringEnd(b, i)
-		key := decodeString(b[i:kEnd])
+		key := b[i:kEnd]
 		i = skipSpace(b, kEnd) + 1 // past ':'
 		i = skipSpace(b, i)
 		vEnd := valueEnd(b, i)
-		out = append(out, member{key: key, val: span{i, vEnd}})
+		dst = append(dst, member{key: key, val: span{i, vEnd}})
 		i = skipSpace(b, vEnd)
 		if i < s.end && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
-	return out
+	return dst
 }
 
-// elements lists an array's elements. s must span an array.
-func elements(b []byte, s span) []span {
-	var out []span
+// elements appends an array's elements to dst. s must span an array.
+func elements(b []byte, s span, dst []span) []span {
 	i := skipSpace(b, s.start+1)
 	for i < s.end && b[i] != ']' {
 		end := valueEnd(b, i)
-		out = append(out, span{i, end})
+		dst = append(dst, span{i, end})
 		i = skipSpace(b, end)
 		if i < s.end && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
-	return out
+	return dst
 }
 
-// decodeString decodes a JSON string literal, without allocating a
-// decoder for the common case of no escapes.
+// decodeString decodes a string literal as encoding/json would, including
+// its replacement of invalid UTF-8 by U+FFFD. The common case, no escapes
+// and valid UTF-8, is a plain copy; mount options that rro-runc looks at
+// are returned without even that.
 func decodeString(lit []byte) string {
 	inner := lit[1 : len(lit)-1]
-	if !strings.ContainsRune(string(inner), '\\') {
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		switch string(inner) { // no allocation for a switch on string(bytes)
+		case "bind":
+			return "bind"
+		case "rbind":
+			return "rbind"
+		case "ro":
+			return "ro"
+		case "rw":
+			return "rw"
+		case "rprivate":
+			return "rprivate"
+		case "private":
+			return "private"
+		case "rslave":
+			return "rslave"
+		case "rro":
+			return "rro"
+		case "nosuid":
+			return "nosuid"
+		case "nodev":
+			return "nodev"
+		case "noexec":
+			return "noexec"
+		}
 		return string(inner)
 	}
 	var s string
-	_ = json.Unmarshal(lit, &s) // valid by construction
+	_ = json.Unmarshal(lit, &s) // a valid literal by construction
 	return s
-}
-
-// lastMember finds the member runc's decoder would use for a struct field:
-// Go's encoding/json matches keys case-insensitively and the last
-// duplicate wins.
-func lastMember(ms []member, field string) (member, bool) {
-	for i := len(ms) - 1; i >= 0; i-- {
-		if strings.EqualFold(ms[i].key, field) {
-			return ms[i], true
-		}
-	}
-	return member{}, false
-}
-
-// lastExact is lastMember for map keys, which encoding/json matches exactly.
-func lastExact(ms []member, key string) (member, bool) {
-	for i := len(ms) - 1; i >= 0; i-- {
-		if ms[i].key == key {
-			return ms[i], true
-		}
-	}
-	return member{}, false
 }

@@ -1,0 +1,624 @@
+package rewrite
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// mount returns a mounts[] element as a client would write it.
+func mount(dest string, opts ...string) string {
+	o, _ := json.Marshal(opts)
+	return fmt.Sprintf(`{"destination":%q,"type":"bind","source":"/host%s","options":%s}`, dest, dest, o)
+}
+
+// config returns a config.json with the given mounts[] elements and, when
+// annotations is not "", that raw annotations value.
+func config(annotations string, mounts ...string) []byte {
+	s := `{"ociVersion":"1.2.0","root":{"path":"rootfs"},"mounts":[` + strings.Join(mounts, ",") + `]`
+	if annotations != "" {
+		s += `,"annotations":` + annotations
+	}
+	return []byte(s + `}`)
+}
+
+var supported = Support{Supported: true}
+
+func mustAnalyze(t *testing.T, cfg []byte, opts Options) *Plan {
+	t.Helper()
+	p, err := Analyze(cfg, opts)
+	if err != nil {
+		t.Fatalf("Analyze: %v\nconfig: %s", err, cfg)
+	}
+	checkRuncView(t, cfg, p)
+	return p
+}
+
+func rewrite(t *testing.T, cfg []byte, opts Options, s Support) *Result {
+	t.Helper()
+	res, err := mustAnalyze(t, cfg, opts).Apply(s)
+	if err != nil {
+		t.Fatalf("Apply: %v\nconfig: %s", err, cfg)
+	}
+	checkOutput(t, cfg, opts, res)
+	return res
+}
+
+// checkRuncView checks that the plan saw the mounts runc sees: those
+// encoding/json decodes into specs.Spec.
+func checkRuncView(t testing.TB, cfg []byte, p *Plan) {
+	t.Helper()
+	var spec specs.Spec
+	if json.Unmarshal(cfg, &spec) != nil {
+		return // runc would refuse it too; nothing to compare with
+	}
+	if len(spec.Mounts) != len(p.Mounts) {
+		t.Fatalf("plan has %d mounts, encoding/json %d\nconfig: %s", len(p.Mounts), len(spec.Mounts), cfg)
+	}
+	for i, m := range spec.Mounts {
+		d := p.Mounts[i]
+		if d.Destination != m.Destination || d.Source != m.Source || d.Type != m.Type || !slices.Equal(d.Before, m.Options) {
+			t.Fatalf("mounts[%d]: plan sees %q %q %q %q, encoding/json %q %q %q %q\nconfig: %s", i,
+				d.Destination, d.Source, d.Type, d.Before, m.Destination, m.Source, m.Type, m.Options, cfg)
+		}
+	}
+}
+
+// checkOutput checks the properties every successful rewrite has: valid
+// JSON, only insertions, the rewritten options as decided, and a fixed
+// point.
+func checkOutput(t testing.TB, in []byte, opts Options, res *Result) {
+	t.Helper()
+	if !res.Changed {
+		if len(in) > 0 && &res.Config[0] != &in[0] {
+			t.Fatalf("unchanged result is a copy, want the input slice itself")
+		}
+		if len(res.Applied) != 0 {
+			t.Fatalf("unchanged, but Applied = %q", res.Applied)
+		}
+		return
+	}
+	if !json.Valid(res.Config) {
+		t.Fatalf("output is not valid JSON:\n%s", res.Config)
+	}
+	again, err := Analyze(res.Config, opts)
+	if err != nil {
+		t.Fatalf("Analyze(output): %v\n%s", err, res.Config)
+	}
+	if again.NeedsSupport() {
+		t.Fatalf("output still has candidates:\n%s", res.Config)
+	}
+	res2, err := again.Apply(Support{Supported: true})
+	if err != nil || res2.Changed {
+		t.Fatalf("rewriting the output again: changed=%v err=%v", res2.Changed, err)
+	}
+	for i, d := range again.Mounts {
+		if want := res.Mounts[i].After; !slices.Equal(d.Before, want) {
+			t.Fatalf("mounts[%d] options in output = %q, want %q", i, d.Before, want)
+		}
+	}
+	var top struct{ Annotations map[string]string }
+	if err := json.Unmarshal(res.Config, &top); err != nil {
+		t.Fatalf("output annotations: %v", err)
+	}
+	if got, want := top.Annotations[AnnotationApplied], strings.Join(res.Applied, ","); got != want {
+		t.Fatalf("annotation %s = %q, want %q", AnnotationApplied, got, want)
+	}
+}
+
+func TestCandidate(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      []string
+		candidate bool
+		reason    string
+	}{
+		{"ctr", []string{"rbind", "ro"}, true, "read-only recursive bind"},
+		{"CRI", []string{"rbind", "rprivate", "ro"}, true, ""},
+		{"Docker", []string{"rbind", "ro", "rprivate"}, true, ""},
+		{"Podman", []string{"ro", "rprivate", "rbind"}, true, ""},
+		{"nerdctl rro already", []string{"rbind", "ro", "rro"}, false, "already rro"},
+		{"rrw opt-out", []string{"rbind", "ro", "rrw"}, false, "already rrw"},
+		{"rw last wins", []string{"rbind", "ro", "rw"}, false, "read-write"},
+		{"ro last wins", []string{"rbind", "rw", "ro"}, true, ""},
+		{"no ro means rw", []string{"rbind"}, false, "read-write"},
+		{"non-recursive bind", []string{"bind", "ro"}, false, "non-recursive"},
+		{"rbind then bind keeps MS_REC", []string{"rbind", "bind", "ro"}, true, ""},
+		{"bind then rbind", []string{"bind", "rbind", "ro"}, true, ""},
+		{"not a bind", []string{"nosuid", "ro"}, false, "not a bind"},
+		{"no options", nil, false, "not a bind"},
+		{"empty options", []string{}, false, "not a bind"},
+		{"case matters to runc", []string{"RBIND", "RO"}, false, "not a bind"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := mount("/vol", tt.opts...)
+			if tt.opts == nil {
+				m = `{"destination":"/vol","type":"bind","source":"/h"}`
+			}
+			p := mustAnalyze(t, config("", m), Options{Policy: IfPossible})
+			d := p.Mounts[0]
+			if d.Candidate() != tt.candidate || !strings.Contains(d.Reason, tt.reason) {
+				t.Fatalf("Candidate = %v (%s), want %v (%s)", d.Candidate(), d.Reason, tt.candidate, tt.reason)
+			}
+			if p.NeedsSupport() != tt.candidate {
+				t.Fatalf("NeedsSupport = %v, want %v", p.NeedsSupport(), tt.candidate)
+			}
+			if d.Action != Unchanged {
+				t.Fatalf("preliminary Action = %v", d.Action)
+			}
+		})
+	}
+}
+
+func TestTypeIgnored(t *testing.T) {
+	// runc ignores the type of a mount whose options say bind.
+	for _, typ := range []string{"bind", "none", "", "tmpfs", "ext4"} {
+		t.Run(typ, func(t *testing.T) {
+			m := fmt.Sprintf(`{"destination":"/vol","type":%q,"source":"/h","options":["rbind","ro"]}`, typ)
+			if !mustAnalyze(t, config("", m), Options{Policy: IfPossible}).Mounts[0].Candidate() {
+				t.Fatal("not a candidate")
+			}
+		})
+	}
+}
+
+// TestPropagation covers every propagation option under every policy and
+// propagation mode, with support.
+func TestPropagation(t *testing.T) {
+	props := []string{"", "private", "rprivate", "unbindable", "runbindable", "slave", "rslave", "shared", "rshared"}
+	for _, pol := range []Policy{Disabled, IfPossible, Enabled} {
+		for _, mode := range []Propagation{Strict, Lenient} {
+			for _, prop := range props {
+				name := fmt.Sprintf("%s/%s/%s", pol, mode, prop)
+				if prop == "" {
+					name += "none"
+				}
+				t.Run(name, func(t *testing.T) {
+					before := []string{"rbind", "ro"}
+					if prop != "" {
+						before = append(before, prop)
+					}
+					strict := pol == Enabled && mode == Strict
+					var want []string
+					var wantErr error
+					switch {
+					case pol == Disabled:
+					case prop == "" && strict:
+						want = append(slices.Clone(before), "rro", "rprivate")
+					case strings.Contains(prop, "slave") || strings.Contains(prop, "shared"):
+						if strict {
+							wantErr = ErrPropagation
+						} else {
+							want = append(slices.Clone(before), "rro")
+						}
+					default:
+						want = append(slices.Clone(before), "rro")
+					}
+					opts := Options{Policy: pol, Propagation: mode}
+					cfg := config("", mount("/data", "nosuid"), mount("/data", before...))
+					p := mustAnalyze(t, cfg, opts)
+					res, err := p.Apply(supported)
+					if wantErr != nil {
+						if !errors.Is(err, wantErr) || !errors.Is(err, ErrRefused) {
+							t.Fatalf("err = %v, want %v", err, wantErr)
+						}
+						for _, s := range []string{"policy Enabled", "/data (mounts[1])", "propagation " + prop, "rprivate", "lenient"} {
+							if !strings.Contains(err.Error(), s) {
+								t.Errorf("error %q does not say %q", err, s)
+							}
+						}
+						if res.Changed || res.Mounts[1].Action != Refused || res.Applied != nil {
+							t.Fatalf("refused, but Changed=%v Action=%v Applied=%q", res.Changed, res.Mounts[1].Action, res.Applied)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkOutput(t, cfg, opts, res)
+					d := res.Mounts[1]
+					if want == nil {
+						if res.Changed || d.Action != Unchanged || !slices.Equal(d.After, before) {
+							t.Fatalf("Changed=%v Action=%v After=%q, want unchanged", res.Changed, d.Action, d.After)
+						}
+						return
+					}
+					if !res.Changed || d.Action != Rewritten || !slices.Equal(d.After, want) || !slices.Equal(res.Applied, []string{"/data"}) {
+						t.Fatalf("Changed=%v Action=%v After=%q Applied=%q, want After %q", res.Changed, d.Action, d.After, res.Applied, want)
+					}
+					if !slices.Equal(d.Before, before) {
+						t.Fatalf("Before changed to %q", d.Before)
+					}
+					if res.Mounts[0].Action != Unchanged {
+						t.Fatalf("the non-candidate was %v", res.Mounts[0].Action)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestSupport(t *testing.T) {
+	reason := "runtime /usr/sbin/crun does not support rro (no features command, version 1.3)"
+	cfg := config("", mount("/a", "rbind", "ro"), mount("/b", "rbind", "rw"), mount("/c", "rbind", "ro", "rprivate"))
+	tests := []struct {
+		name    string
+		policy  Policy
+		support Support
+		wantErr error
+		action  Action
+		reason  string
+	}{
+		{"IfPossible unsupported is left alone", IfPossible, Support{Reason: reason}, nil, Unchanged, reason},
+		{"IfPossible with no reason given", IfPossible, Support{}, nil, Unchanged, "unknown"},
+		{"Enabled unsupported is refused", Enabled, Support{Reason: reason}, ErrUnsupported, Refused, reason},
+		{"Disabled ignores support", Disabled, Support{Reason: reason}, nil, Unchanged, "policy Disabled"},
+		{"IfPossible supported", IfPossible, supported, nil, Rewritten, "added rro"},
+		{"Enabled supported", Enabled, supported, nil, Rewritten, "added rro,rprivate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustAnalyze(t, cfg, Options{Policy: tt.policy})
+			if p.NeedsSupport() != (tt.policy != Disabled) {
+				t.Fatalf("NeedsSupport = %v", p.NeedsSupport())
+			}
+			res, err := p.Apply(tt.support)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrRefused) {
+					t.Errorf("%v does not wrap ErrRefused", err)
+				}
+				for _, s := range []string{"policy Enabled", reason, "/a (mounts[0])", "/c (mounts[2])"} {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %q", err, s)
+					}
+				}
+				if strings.Contains(err.Error(), "/b") {
+					t.Errorf("error %q names the read-write mount", err)
+				}
+				if res.Changed || !bytes.Equal(res.Config, cfg) {
+					t.Fatal("config changed on refusal")
+				}
+			} else {
+				checkOutput(t, cfg, Options{Policy: tt.policy}, res)
+			}
+			if d := res.Mounts[0]; d.Action != tt.action || !strings.Contains(d.Reason, tt.reason) {
+				t.Fatalf("mounts[0]: %v %q, want %v %q", d.Action, d.Reason, tt.action, tt.reason)
+			}
+			if d := res.Mounts[1]; d.Action != Unchanged || d.Reason != "read-write" {
+				t.Fatalf("mounts[1]: %v %q", d.Action, d.Reason)
+			}
+		})
+	}
+}
+
+func TestExclude(t *testing.T) {
+	tests := []struct {
+		dest     string
+		exclude  []string
+		excluded bool
+	}{
+		{"/dev", DefaultExclude, true},
+		{"/dev/shm", DefaultExclude, true},
+		{"/device", DefaultExclude, false},
+		{"/sys/fs/cgroup", DefaultExclude, true},
+		{"/proc", DefaultExclude, true},
+		{"/procfs", DefaultExclude, false},
+		{"dev/shm", DefaultExclude, true}, // runc roots a relative destination
+		{"//dev///shm/", DefaultExclude, true},
+		{"/dev/../etc", DefaultExclude, false},
+		{"/etc/../dev/x", DefaultExclude, true},
+		{"/data", []string{"/data/"}, true},
+		{"/data/sub", []string{"data"}, true},
+		{"/database", []string{"/data"}, false},
+		{"/anything", []string{"/"}, true},
+		{"/anything", []string{"", " "}, false},
+		{"/vol", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%q", tt.dest, tt.exclude), func(t *testing.T) {
+			p := mustAnalyze(t, config("", mount(tt.dest, "rbind", "ro")), Options{Policy: Enabled, Exclude: tt.exclude})
+			d := p.Mounts[0]
+			if got := strings.HasPrefix(d.Reason, "excluded by"); got != tt.excluded || d.Candidate() == tt.excluded {
+				t.Fatalf("excluded = %v (%s), want %v", got, d.Reason, tt.excluded)
+			}
+		})
+	}
+}
+
+func TestAnnotations(t *testing.T) {
+	mounts := []string{mount("/data", "rbind", "ro"), mount("/data/sub", "rbind", "ro"), mount("/database", "rbind", "ro")}
+	ann := func(kv ...string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	tests := []struct {
+		name       string
+		admin      Policy
+		optOut     bool
+		ann        string
+		wantErr    []error
+		errSays    []string
+		policy     Policy
+		policyFrom string
+		rewritten  []string
+	}{
+		{name: "no annotations", admin: IfPossible, policy: IfPossible, policyFrom: "config",
+			rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "raise to Enabled", admin: IfPossible, ann: ann(AnnotationPolicy, "Enabled"), policy: Enabled,
+			policyFrom: "annotation " + AnnotationPolicy, rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "raise ignores case and space", admin: IfPossible, ann: ann(AnnotationPolicy, " enabled "), policy: Enabled,
+			policyFrom: "annotation " + AnnotationPolicy, rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "same policy", admin: Enabled, ann: ann(AnnotationPolicy, "Enabled"), policy: Enabled, policyFrom: "config",
+			rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "lower refused", admin: Enabled, ann: ann(AnnotationPolicy, "IfPossible"), wantErr: []error{ErrAnnotation},
+			errSays: []string{AnnotationPolicy + "=IfPossible", "from Enabled", "allow_annotation_opt_out is false"}},
+		{name: "lower to Disabled refused", admin: IfPossible, ann: ann(AnnotationPolicy, "Disabled"), wantErr: []error{ErrAnnotation},
+			errSays: []string{AnnotationPolicy + "=Disabled"}},
+		{name: "lower allowed", admin: Enabled, optOut: true, ann: ann(AnnotationPolicy, "IfPossible"), policy: IfPossible,
+			policyFrom: "annotation " + AnnotationPolicy, rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "switch off allowed", admin: Enabled, optOut: true, ann: ann(AnnotationPolicy, "Disabled"), policy: Disabled,
+			policyFrom: "annotation " + AnnotationPolicy},
+		{name: "unknown policy", admin: IfPossible, optOut: true, ann: ann(AnnotationPolicy, "Always"),
+			wantErr: []error{ErrAnnotation, ErrUnknownPolicy}, errSays: []string{AnnotationPolicy, `"Always"`}},
+		{name: "empty policy", admin: IfPossible, ann: ann(AnnotationPolicy, ""),
+			wantErr: []error{ErrAnnotation, ErrUnknownPolicy}, errSays: []string{AnnotationPolicy}},
+		{name: "exclude refused", admin: IfPossible, ann: ann(AnnotationExclude, "/data"), wantErr: []error{ErrAnnotation},
+			errSays: []string{AnnotationExclude + "=/data", "would exclude mounts", "allow_annotation_opt_out is false"}},
+		{name: "exclude of no mount refused too", admin: IfPossible, ann: ann(AnnotationExclude, "/nowhere"), wantErr: []error{ErrAnnotation}},
+		{name: "exclude allowed", admin: IfPossible, optOut: true, ann: ann(AnnotationExclude, " /data , ,/other"), policy: IfPossible,
+			policyFrom: "config", rewritten: []string{"/database"}},
+		{name: "blank exclude is nothing", admin: IfPossible, ann: ann(AnnotationExclude, " , "), policy: IfPossible,
+			policyFrom: "config", rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "raise and exclude", admin: IfPossible, optOut: true, ann: ann(AnnotationPolicy, "Enabled", AnnotationExclude, "/data/sub"),
+			policy: Enabled, policyFrom: "annotation " + AnnotationPolicy, rewritten: []string{"/data", "/database"}},
+		{name: "admin Disabled ignores annotations", admin: Disabled, ann: ann(AnnotationPolicy, "Always", AnnotationExclude, "/data"),
+			policy: Disabled, policyFrom: "config"},
+		{name: "other annotations", admin: IfPossible, ann: ann("org.rro-runc.other", "x", "io.kubernetes.pod.name", "p"), policy: IfPossible,
+			policyFrom: "config", rewritten: []string{"/data", "/data/sub", "/database"}},
+		{name: "null annotations", admin: IfPossible, ann: "null", policy: IfPossible, policyFrom: "config",
+			rewritten: []string{"/data", "/data/sub", "/database"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config(tt.ann, mounts...)
+			opts := Options{Policy: tt.admin, AllowAnnotationOptOut: tt.optOut}
+			p, err := Analyze(cfg, opts)
+			if tt.wantErr != nil {
+				for _, e := range tt.wantErr {
+					if !errors.Is(err, e) {
+						t.Fatalf("err = %v, want %v", err, e)
+					}
+				}
+				for _, s := range tt.errSays {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Policy != tt.policy || p.PolicyFrom != tt.policyFrom {
+				t.Fatalf("policy %v from %q, want %v from %q", p.Policy, p.PolicyFrom, tt.policy, tt.policyFrom)
+			}
+			res, err := p.Apply(supported)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkOutput(t, cfg, opts, res)
+			if !slices.Equal(res.Applied, tt.rewritten) {
+				t.Fatalf("Applied = %q, want %q", res.Applied, tt.rewritten)
+			}
+		})
+	}
+}
+
+func TestExcludeDoesNotAliasOptions(t *testing.T) {
+	base := make([]string, 1, 8)
+	base[0] = "/dev"
+	opts := Options{Policy: IfPossible, Exclude: base, AllowAnnotationOptOut: true}
+	_, err := Analyze(config(`{"org.rro-runc.exclude":"/data"}`, mount("/data", "rbind", "ro")), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := base[:2][1]; got != "" {
+		t.Fatalf("Analyze wrote %q into the caller's Exclude backing array", got)
+	}
+}
+
+// TestAppliedAnnotation checks the exact bytes written, in every place
+// the annotation can go.
+func TestAppliedAnnotation(t *testing.T) {
+	m := `{"destination":"/v","options":["rbind","ro"]}`
+	tests := []struct{ name, in, want string }{
+		{"created after the last member",
+			`{"mounts":[` + m + `], "x":1 }`,
+			`{"mounts":[{"destination":"/v","options":["rbind","ro","rro"]}], "x":1,"annotations":{"org.rro-runc.applied":"/v"} }`},
+		{"added to existing",
+			`{"annotations":{"a":"b"},"mounts":[` + m + `]}`,
+			`{"annotations":{"a":"b","org.rro-runc.applied":"/v"},"mounts":[{"destination":"/v","options":["rbind","ro","rro"]}]}`},
+		{"added to empty",
+			`{"annotations":{ },"mounts":[` + m + `]}`,
+			`{"annotations":{"org.rro-runc.applied":"/v" },"mounts":[{"destination":"/v","options":["rbind","ro","rro"]}]}`},
+		{"replaces null",
+			`{"annotations":null,"mounts":[` + m + `]}`,
+			`{"annotations":{"org.rro-runc.applied":"/v"},"mounts":[{"destination":"/v","options":["rbind","ro","rro"]}]}`},
+		{"replaces a stale value",
+			`{"annotations":{"org.rro-runc.applied" : "/old" ,"z":""},"mounts":[` + m + `]}`,
+			`{"annotations":{"org.rro-runc.applied" : "/v" ,"z":""},"mounts":[{"destination":"/v","options":["rbind","ro","rro"]}]}`},
+		{"goes into the last of duplicate annotations",
+			`{"annotations":{"a":"1"},"mounts":[` + m + `],"Annotations":{"b":"2"}}`,
+			`{"annotations":{"a":"1"},"mounts":[{"destination":"/v","options":["rbind","ro","rro"]}],"Annotations":{"b":"2","org.rro-runc.applied":"/v"}}`},
+		{"options keep their spelling and layout",
+			"{\"mounts\":[{\"destination\":\"/v\",\"options\":[ \"rbind\" ,\n  \"r\\u006f\"\n]}]}",
+			"{\"mounts\":[{\"destination\":\"/v\",\"options\":[ \"rbind\" ,\n  \"r\\u006f\",\"rro\"\n]}],\"annotations\":{\"org.rro-runc.applied\":\"/v\"}}"},
+		{"destinations joined in order and escaped without HTML escaping",
+			`{"mounts":[{"destination":"/a<b>","options":["rbind","ro"]},{"destination":"/\u00e9\"q","options":["ro","rbind"]}]}`,
+			`{"mounts":[{"destination":"/a<b>","options":["rbind","ro","rro"]},{"destination":"/\u00e9\"q","options":["ro","rbind","rro"]}],"annotations":{"org.rro-runc.applied":"/a<b>,/é\"q"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{Policy: IfPossible}
+			res := rewrite(t, []byte(tt.in), opts, supported)
+			if string(res.Config) != tt.want {
+				t.Fatalf("got\n%s\nwant\n%s", res.Config, tt.want)
+			}
+		})
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := []struct{ name, in, says string }{
+		{"empty", ``, "not valid JSON"},
+		{"truncated", `{"mounts":[`, "not valid JSON"},
+		{"trailing garbage", `{} x`, "not valid JSON at byte"},
+		{"BOM", "\xef\xbb\xbf{}", "not valid JSON"},
+		{"top-level array", `[]`, "top level is an array"},
+		{"top-level string", `"x"`, "top level is a string"},
+		{"top-level null", ` null `, "top level is null"},
+		{"top-level number", `1`, "top level is a number"},
+		{"mounts object", `{"mounts":{}}`, "mounts is an object, not an array"},
+		{"mounts string", `{"mounts":"x"}`, "mounts is a string"},
+		{"mounts number", `{"mounts":5}`, "mounts is a number"},
+		{"mounts bool", `{"mounts":true}`, "mounts is a boolean"},
+		{"earlier mounts of wrong type", `{"mounts":5,"mounts":[]}`, "mounts is a number"},
+		{"duplicate non-empty mounts", `{"mounts":[{"destination":"/a"}],"Mounts":[{"destination":"/b"}]}`, `mounts appears more than once (as "mounts" and "Mounts")`},
+		{"mount number", `{"mounts":[{"destination":"/a"},5]}`, "mounts[1] is a number, not an object"},
+		{"mount string", `{"mounts":["rbind"]}`, "mounts[0] is a string, not an object"},
+		{"mount array", `{"mounts":[[]]}`, "mounts[0] is an array"},
+		{"destination number", `{"mounts":[{"destination":5}]}`, "mounts[0]: destination is a number, not a string"},
+		{"destination object", `{"mounts":[{"destination":{}}]}`, "mounts[0]: destination is an object"},
+		{"source bool", `{"mounts":[{"destination":"/d","source":true}]}`, "mounts[0] (/d): source is a boolean"},
+		{"type array", `{"mounts":[{"destination":"/d","type":[]}]}`, "mounts[0] (/d): type is an array"},
+		{"options string", `{"mounts":[{"destination":"/data","options":"rbind,ro"}]}`, "mounts[0] (/data): options is a string, not an array of strings"},
+		{"options object", `{"mounts":[{"destination":"/data","options":{}}]}`, "options is an object"},
+		{"option number", `{"mounts":[{},{},{},{"destination":"/data","options":["rbind",1]}]}`, "mounts[3] (/data): options[1] is a number, not a string"},
+		{"option null", `{"mounts":[{"destination":"/data","options":["rbind",null]}]}`, "mounts[0] (/data): options[1] is null, not a string"},
+		{"option array", `{"mounts":[{"destination":"/data","options":[["ro"]]}]}`, "options[0] is an array"},
+		{"earlier bad options", `{"mounts":[{"options":[1],"destination":"/data","options":["ro"]}]}`, "mounts[0] (/data): options[0] is a number"},
+		{"destination named oddly", "{\"mounts\":[{\"destination\":\"/a\\n(b)\",\"options\":[1]}]}", `mounts[0] ("/a\n(b)")`},
+		{"annotations array", `{"annotations":[]}`, "annotations is an array, not an object of strings"},
+		{"annotations string", `{"annotations":"x"}`, "annotations is a string"},
+		{"annotation number", `{"annotations":{"a":1}}`, "annotations is not an object of strings"},
+		{"annotation object", `{"annotations":{"org.rro-runc.policy":{}}}`, "annotations is not an object of strings"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, pol := range []Policy{Disabled, IfPossible, Enabled} {
+				p, err := Analyze([]byte(tt.in), Options{Policy: pol})
+				if !errors.Is(err, ErrInvalidConfig) || p != nil {
+					t.Fatalf("policy %v: err = %v, plan %v; want ErrInvalidConfig", pol, err, p)
+				}
+				if !strings.Contains(err.Error(), tt.says) {
+					t.Fatalf("error %q does not say %q", err, tt.says)
+				}
+			}
+		})
+	}
+}
+
+// TestReadsLikeRunc checks the corners where a naive reader and
+// encoding/json (runc) disagree. checkRuncView compares every plan with
+// encoding/json's decoding into specs.Spec.
+func TestReadsLikeRunc(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		applied []string
+	}{
+		{"field names fold case", `{"MOUNTS":[{"Destination":"/v","OPTIONS":["rbind","ro"]}]}`, []string{"/v"}},
+		{"Unicode folding: long s", `{"mountſ":[{"destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"escaped key", `{"m\u006funts":[{"destinatio\u006e":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"no match with a near miss", `{"mount":[{"destination":"/v","options":["rbind","ro"]}]}`, nil},
+		{"last options wins", `{"mounts":[{"destination":"/v","options":["rbind","ro"],"options":["rbind","rw"]}]}`, nil},
+		{"last options wins other way", `{"mounts":[{"destination":"/v","options":["rbind","rw","x"],"Options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"null options", `{"mounts":[{"destination":"/v","options":["rbind","ro"],"options":null}]}`, nil},
+		{"last destination wins", `{"mounts":[{"destination":"/dev/x","destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"null destination keeps the earlier", `{"mounts":[{"destination":"/dev/x","destination":null,"options":["rbind","ro"]}]}`, nil},
+		{"mounts after null", `{"mounts":null,"mounts":[{"destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"mounts after empty", `{"mounts":[],"mounts":[{"destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"mounts then null", `{"mounts":[],"mounts":null}`, nil},
+		{"null mount element", `{"mounts":[null,{"destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"unknown mount fields", `{"mounts":[{"destination":"/v","uidMappings":[{"containerID":0,"hostID":1,"size":1}],"x":{"options":["rw"]},"options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"merged annotations", `{"annotations":{"org.rro-runc.policy":"Enabled"},"annotations":{"b":"c"},"mounts":[{"destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+		{"invalid UTF-8 destination", "{\"mounts\":[{\"destination\":\"/v\xff\",\"options\":[\"rbind\",\"ro\"]}]}", []string{"/v\uFFFD"}},
+		{"big numbers elsewhere", `{"x":18446744073709551615,"y":1e999,"mounts":[{"destination":"/v","options":["rbind","ro"]}]}`, []string{"/v"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := rewrite(t, []byte(tt.in), Options{Policy: IfPossible, Exclude: DefaultExclude}, supported)
+			if !slices.Equal(res.Applied, tt.applied) {
+				t.Fatalf("Applied = %q, want %q", res.Applied, tt.applied)
+			}
+		})
+	}
+}
+
+func TestMergedAnnotationsRaisePolicy(t *testing.T) {
+	in := `{"annotations":{"org.rro-runc.policy":"Enabled"},"annotations":{"b":"c"},"mounts":[]}`
+	p := mustAnalyze(t, []byte(in), Options{Policy: IfPossible})
+	if p.Policy != Enabled {
+		t.Fatalf("policy %v: the first annotations object was lost", p.Policy)
+	}
+	in = `{"annotations":{"org.rro-runc.policy":"Enabled"},"annotations":null,"mounts":[]}`
+	if p := mustAnalyze(t, []byte(in), Options{Policy: IfPossible}); p.Policy != IfPossible {
+		t.Fatalf("policy %v: null did not reset the annotations", p.Policy)
+	}
+}
+
+func TestNoMounts(t *testing.T) {
+	for _, in := range []string{`{}`, `{"mounts":null}`, `{"mounts":[]}`, `{"annotations":{}}`, ` { "process" : { } } `} {
+		t.Run(in, func(t *testing.T) {
+			p := mustAnalyze(t, []byte(in), Options{Policy: Enabled})
+			if p.NeedsSupport() || len(p.Mounts) != 0 {
+				t.Fatalf("NeedsSupport %v, %d mounts", p.NeedsSupport(), len(p.Mounts))
+			}
+			res, err := p.Apply(Support{Reason: "no kernel"})
+			if err != nil || res.Changed {
+				t.Fatalf("changed %v, err %v", res.Changed, err)
+			}
+		})
+	}
+}
+
+func TestApplyTwiceFromOnePlan(t *testing.T) {
+	cfg := config("", mount("/v", "rbind", "ro"))
+	p := mustAnalyze(t, cfg, Options{Policy: IfPossible})
+	before := string(cfg)
+	r1, _ := p.Apply(Support{Reason: "none"})
+	r2, _ := p.Apply(supported)
+	r3, _ := p.Apply(Support{Reason: "none"})
+	if r1.Changed || !r2.Changed || r3.Changed || string(cfg) != before {
+		t.Fatalf("Apply is not independent of earlier calls: %v %v %v", r1.Changed, r2.Changed, r3.Changed)
+	}
+	if p.Mounts[0].Action != Unchanged || len(p.Mounts[0].After) != 2 {
+		t.Fatalf("Apply modified the plan: %+v", p.Mounts[0])
+	}
+}
+
+func TestActionString(t *testing.T) {
+	for a, want := range map[Action]string{Unchanged: "unchanged", Rewritten: "rewrite", Refused: "refuse", 7: "Action(7)"} {
+		if a.String() != want {
+			t.Errorf("%d: %q, want %q", int(a), a, want)
+		}
+	}
+	b, err := json.Marshal(Decision{Action: Rewritten})
+	if err != nil || !strings.Contains(string(b), `"action":"rewrite"`) {
+		t.Fatalf("JSON %s, %v", b, err)
+	}
+}
