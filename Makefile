@@ -34,6 +34,7 @@ fuzz-smoke:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./rewrite
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./argv
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTOML$$' -fuzztime $(FUZZTIME) ./policy
 
 bench: build
 	./bench/run.sh

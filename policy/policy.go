@@ -17,10 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
-	"strings"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/rro-runc/rro-runc/rewrite"
 )
@@ -86,11 +84,9 @@ func (s *Settings) Options() rewrite.Options {
 
 // fileSettings mirrors the TOML file; pointers tell "absent" from "zero".
 type fileSettings struct {
-	Policy                *string   `toml:"policy"`
-	Runtime               *string   `toml:"runtime"`
-	Exclude               *[]string `toml:"exclude"`
-	Propagation           *string   `toml:"propagation"`
-	AllowAnnotationOptOut *bool     `toml:"allow_annotation_opt_out"`
+	Policy, Runtime, Propagation *string
+	Exclude                      *[]string
+	AllowAnnotationOptOut        *bool
 }
 
 // Load computes the settings. getenv is os.Getenv outside tests.
@@ -146,13 +142,15 @@ func RuntimeName(o Overrides, getenv func(string) string) string {
 		return v
 	}
 	path, _, _ := configFile(o, getenv)
-	var f struct {
-		Runtime string `toml:"runtime"`
-	}
-	if _, err := toml.DecodeFile(path, &f); err != nil {
+	src, err := os.ReadFile(path)
+	if err != nil {
 		return ""
 	}
-	return f.Runtime
+	keys, err := parseTOML(string(src))
+	if err != nil || keys["runtime"].str == nil {
+		return ""
+	}
+	return *keys["runtime"].str
 }
 
 func configFile(o Overrides, getenv func(string) string) (path string, src Source, explicit bool) {
@@ -167,20 +165,41 @@ func configFile(o Overrides, getenv func(string) string) (path string, src Sourc
 
 func readFile(path string, explicit bool) (*fileSettings, bool, error) {
 	var f fileSettings
-	md, err := toml.DecodeFile(path, &f)
+	src, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !explicit {
 			return &f, false, nil
 		}
 		return nil, false, fmt.Errorf("%w %s: %w", ErrConfigFile, path, err)
 	}
-	if extra := md.Undecoded(); len(extra) > 0 {
-		keys := make([]string, len(extra))
-		for i, k := range extra {
-			keys[i] = fmt.Sprintf("%q", k.String())
+	keys, err := parseTOML(string(src))
+	if err != nil {
+		return nil, true, fmt.Errorf("%w %s: not valid TOML for this file: %w", ErrConfigFile, path, err)
+	}
+	for key, v := range keys {
+		want := "string"
+		switch key {
+		case "policy":
+			f.Policy = v.str
+		case "runtime":
+			f.Runtime = v.str
+		case "propagation":
+			f.Propagation = v.str
+		case "exclude":
+			want = "array"
+			if v.list != nil {
+				f.Exclude = &v.list
+			}
+		case "allow_annotation_opt_out":
+			want = "boolean"
+			f.AllowAnnotationOptOut = v.b
+		default:
+			return nil, true, fmt.Errorf("%w in %s: line %d: unknown key %q (known: policy, runtime, exclude, propagation, allow_annotation_opt_out)",
+				ErrInvalidSetting, path, v.line, key)
 		}
-		return nil, true, fmt.Errorf("%w in %s: unknown key %s (known: policy, runtime, exclude, propagation, allow_annotation_opt_out)",
-			ErrInvalidSetting, path, strings.Join(keys, ", "))
+		if v.kind != want {
+			return nil, true, fmt.Errorf("%w in %s: line %d: key %q must be a %s, not a %s", ErrInvalidSetting, path, v.line, key, want, v.kind)
+		}
 	}
 	return &f, true, nil
 }

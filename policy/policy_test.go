@@ -118,10 +118,14 @@ func TestLoadErrors(t *testing.T) {
 		wantIn  []string
 	}{
 		{name: "not TOML", body: "policy = = Enabled", wantErr: ErrConfigFile, wantIn: []string{"config.toml"}},
-		{name: "unknown key", body: "policy = \"Enabled\"\npolcy = 1\n", wantErr: ErrInvalidSetting, wantIn: []string{`"polcy"`, "config.toml"}},
-		{name: "unknown table key", body: "[extra]\nx = 1\n", wantErr: ErrInvalidSetting, wantIn: []string{"extra"}},
+		{name: "unknown key", body: "policy = \"Enabled\"\npolcy = \"x\"\n", wantErr: ErrInvalidSetting, wantIn: []string{`"polcy"`, "config.toml", "line 2"}},
+		{name: "a table", body: "[extra]\nx = 1\n", wantErr: ErrConfigFile, wantIn: []string{"tables", "line 1"}},
+		{name: "duplicate key", body: "policy = \"Enabled\"\npolicy = \"Disabled\"\n", wantErr: ErrConfigFile, wantIn: []string{"twice", "line 2"}},
+		{name: "boolean of the wrong type", body: "allow_annotation_opt_out = \"yes\"\n", wantErr: ErrInvalidSetting, wantIn: []string{"allow_annotation_opt_out", "boolean"}},
+		{name: "exclude not an array", body: "exclude = \"/dev\"\n", wantErr: ErrInvalidSetting, wantIn: []string{"exclude", "array"}},
 		{name: "unknown policy", body: `policy = "Always"`, wantErr: rewrite.ErrUnknownPolicy, wantIn: []string{`"Always"`, `key "policy"`}},
-		{name: "policy of the wrong type", body: `policy = 3`, wantErr: ErrConfigFile, wantIn: []string{"policy"}},
+		{name: "policy of the wrong type", body: `policy = 3`, wantErr: ErrConfigFile, wantIn: []string{"line 1"}},
+		{name: "policy boolean", body: `policy = true`, wantErr: ErrInvalidSetting, wantIn: []string{`"policy" must be a string`}},
 		{name: "unknown propagation", body: `propagation = "loose"`, wantErr: rewrite.ErrUnknownPropagation, wantIn: []string{`"loose"`}},
 		{name: "relative exclude", body: `exclude = ["data"]`, wantErr: ErrInvalidSetting, wantIn: []string{`"data"`, "exclude"}},
 		{name: "empty runtime", body: `runtime = ""`, wantErr: ErrInvalidSetting, wantIn: []string{"runtime"}},
@@ -165,7 +169,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestRuntimeNameSurvivesABrokenFile(t *testing.T) {
 	broken := writeFile(t, "policy = [[[ \nruntime = \"/usr/bin/crun\"")
-	good := writeFile(t, "policy = \"nonsense\"\nruntime = \"/usr/bin/crun\"\nbogus = 1\n")
+	good := writeFile(t, "policy = \"nonsense\"\nruntime = \"/usr/bin/crun\"\nbogus = \"x\"\n")
 	tests := []struct {
 		name string
 		o    Overrides
