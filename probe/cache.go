@@ -6,20 +6,20 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 
 	"github.com/rro-runc/rro-runc/atomicfile"
 )
 
 // cacheKey identifies one build of one runtime on one boot: replacing the
-// binary (package upgrade) or rebooting (new kernel) invalidates it.
+// binary (package upgrade, even one that keeps size and mtime) or
+// rebooting (maybe into another kernel) invalidates it.
 type cacheKey struct {
 	Path    string `json:"path"`
 	Dev     uint64 `json:"dev"`
 	Ino     uint64 `json:"ino"`
 	Size    int64  `json:"size"`
 	MtimeNs int64  `json:"mtimeNs"`
+	CtimeNs int64  `json:"ctimeNs"`
 	BootID  string `json:"bootId"`
 }
 
@@ -28,25 +28,8 @@ type cacheEntry struct {
 	Runtime Runtime  `json:"runtime"`
 }
 
-func identify(path string) (cacheKey, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return cacheKey{}, err
-	}
-	return cacheKey{
-		Path: path, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size,
-		MtimeNs: st.Mtim.Sec*1e9 + st.Mtim.Nsec, BootID: BootID(),
-	}, nil
-}
-
-// BootID is the kernel's random boot id, or "" where there is none.
-func BootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
+// maxCacheFile bounds what is read of a cache file; a real one is < 1 KiB.
+const maxCacheFile = 64 << 10
 
 func (p *Prober) cacheDir() string {
 	if p.CacheDir != "" {
@@ -55,29 +38,39 @@ func (p *Prober) cacheDir() string {
 	return DefaultCacheDir
 }
 
-// CacheFile is where the answer for the runtime at path is kept.
-func (p *Prober) CacheFile(path string) string { return p.cacheFile(path) }
-
-func (p *Prober) cacheFile(path string) string {
-	sum := sha256.Sum256([]byte(path))
+// cacheFile is named after the runtime's path only, not the whole key:
+// a new build overwrites the old build's answer instead of adding a file
+// per upgrade. The key inside the file tells the builds apart.
+func (p *Prober) cacheFile(abs string) string {
+	sum := sha256.Sum256([]byte(abs))
 	return filepath.Join(p.cacheDir(), "runtime-"+hex.EncodeToString(sum[:8])+".json")
 }
 
-func readCache(file string, key cacheKey) (Runtime, bool) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return Runtime{}, false
+// cacheState is what was found in the cache file.
+type cacheState int
+
+const (
+	cacheMissing   cacheState = iota // no file, or not readable
+	cacheStale                       // ours, but not an answer for this key
+	cacheUntrusted                   // not ours, or not a regular file: replace, do not preserve
+	cacheFresh
+)
+
+func readCache(file string, key cacheKey) (Runtime, cacheState) {
+	b, state := readCacheFile(file)
+	if state != cacheFresh {
+		return Runtime{}, state
 	}
 	var e cacheEntry
 	if json.Unmarshal(b, &e) != nil || e.Key != key || e.Runtime.Path != key.Path {
-		return Runtime{}, false
+		return Runtime{}, cacheStale
 	}
-	return e.Runtime, true
+	return e.Runtime, cacheFresh
 }
 
 // writeCache is best effort: the answer is already known, and a cache
 // that cannot be written only costs the next create a probe.
-func writeCache(dir, file string, key cacheKey, rt Runtime) {
+func writeCache(dir, file string, key cacheKey, rt Runtime, found cacheState) {
 	b, err := json.Marshal(cacheEntry{Key: key, Runtime: rt})
 	if err != nil {
 		return
@@ -85,5 +78,10 @@ func writeCache(dir, file string, key cacheKey, rt Runtime) {
 	if os.MkdirAll(dir, 0o700) != nil {
 		return
 	}
-	_ = atomicfile.WriteFile(file, b, 0o600)
+	if found == cacheUntrusted {
+		// atomicfile would keep a foreign owner or a lax mode, and refuses
+		// to replace a symlink or a directory.
+		_ = os.Remove(file)
+	}
+	_ = atomicfile.WriteFile(file, append(b, '\n'), 0o600)
 }

@@ -1,191 +1,238 @@
 package probe
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go/features"
-
-	"github.com/rro-runc/rro-runc/launch"
 )
 
-// ErrRuntime: the runtime could not be run at all.
+// ErrRuntime means the runtime could not be run at all: missing, not
+// executable, not a program.
 var ErrRuntime = errors.New("cannot run the runtime")
 
 // DefaultCacheDir is where runtime answers are cached; /run is a tmpfs,
 // so the cache dies with the boot it describes.
 const DefaultCacheDir = "/run/rro-runc"
 
+// DefaultTimeout bounds each exec of the runtime.
+const DefaultTimeout = 10 * time.Second
+
 // Runtime is what a runtime can do.
 type Runtime struct {
-	Path        string `json:"path"`
-	Name        string `json:"name"`    // from --version: runc, crun, youki, ...
-	Version     string `json:"version"` // e.g. 1.1.5+ds1
-	HasFeatures bool   `json:"hasFeatures"`
-	RRO         bool   `json:"rro"`
-	Method      string `json:"method"` // "features" or "version"
-	Reason      string `json:"reason"` // how RRO was decided, or what is missing
-	Cached      bool   `json:"-"`
+	Path        string `json:"path"`        // absolute path the runtime was run by
+	Name        string `json:"name"`        // from --version: runc, crun, youki, ...
+	Version     string `json:"version"`     // as --version prints it, e.g. 1.1.5+ds1
+	HasFeatures bool   `json:"hasFeatures"` // `features` printed runtime-spec features JSON
+	RRO         bool   `json:"rro"`         // the runtime implements the rro mount option
+	Method      string `json:"method"`      // "features" or "version": what decided RRO
+	Reason      string `json:"reason"`      // how RRO was decided, or what is missing
+	Cached      bool   `json:"-"`           // the answer came from the cache
 }
 
-// Prober probes runtimes and caches the answers.
+// Prober probes runtimes and caches the answers. The zero value is ready
+// to use; a Prober may be used by several goroutines at once.
 type Prober struct {
 	CacheDir string        // "" means DefaultCacheDir
-	Timeout  time.Duration // per exec; 0 means 10s
+	Timeout  time.Duration // per exec; 0 means DefaultTimeout
 
-	execs int // processes started, for tests
+	execs atomic.Int32 // processes started, for tests
 }
 
 // minVersions are the first releases that implement rro, for runtimes
-// whose features command is missing (crun < 1.8.6) or silent about rro
-// (youki).
-var minVersions = map[string][3]int{
-	"runc":  {1, 1, 0},
-	"crun":  {1, 4, 0},
-	"youki": {0, 0, 5},
+// whose features command is missing (runc < 1.1, crun < 1.8.6), does not
+// list mount options, or is silent about rro although the runtime
+// implements it (youki).
+var minVersions = map[string]string{
+	"runc":  "1.1.0",
+	"crun":  "1.4",
+	"youki": "0.0.5",
 }
 
-// Runtime answers for the runtime at path (absolute), from the cache when
-// it is fresh.
+// Runtime answers for the runtime at path, from the cache when it is
+// fresh. A path without a slash is looked up in PATH, like exec does; a
+// relative one is made absolute.
 func (p *Prober) Runtime(path string) (Runtime, error) {
-	key, err := identify(path)
+	abs, err := resolve(path)
 	if err != nil {
 		return Runtime{}, fmt.Errorf("%w %s: %w", ErrRuntime, path, err)
 	}
-	cacheFile := p.cacheFile(path)
-	if rt, ok := readCache(cacheFile, key); ok {
+	key, err := identify(abs)
+	if err != nil {
+		return Runtime{}, fmt.Errorf("%w %s: %w", ErrRuntime, abs, err)
+	}
+	file := p.cacheFile(abs)
+	rt, found := readCache(file, key)
+	if found == cacheFresh {
 		rt.Cached = true
 		return rt, nil
 	}
-	rt, definitive, err := p.probe(path)
+	rt, definitive, err := p.probe(abs)
 	if err != nil {
 		return Runtime{}, err
 	}
-	if definitive {
-		writeCache(p.cacheDir(), cacheFile, key, rt)
+	// Only an answer known to describe the build in the key is kept: a
+	// runtime replaced while it was being probed is probed again next time.
+	if again, err := identify(abs); definitive && err == nil && again == key {
+		writeCache(p.cacheDir(), file, key, rt, found)
 	}
 	return rt, nil
+}
+
+// CacheFile is where the answer for the runtime at path is kept. The
+// error is for a path that cannot be resolved, as in Runtime.
+func (p *Prober) CacheFile(path string) (string, error) {
+	abs, err := resolve(path)
+	if err != nil {
+		return "", fmt.Errorf("%w %s: %w", ErrRuntime, path, err)
+	}
+	return p.cacheFile(abs), nil
+}
+
+func resolve(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("empty path")
+	}
+	if !strings.Contains(path, "/") {
+		found, err := exec.LookPath(path)
+		if err != nil {
+			return "", err
+		}
+		path = found
+	}
+	return filepath.Abs(path)
 }
 
 // probe runs the runtime. definitive is false when an exec timed out: a
 // hung runtime is not an answer worth remembering.
 func (p *Prober) probe(path string) (rt Runtime, definitive bool, err error) {
-	rt = Runtime{Path: path}
-	versionOut, verr := p.run(path, "--version")
-	if errors.Is(verr, exec.ErrNotFound) || errors.Is(verr, syscall.ENOENT) || errors.Is(verr, syscall.EACCES) || errors.Is(verr, syscall.ENOEXEC) {
-		return rt, false, fmt.Errorf("%w %s: %w", ErrRuntime, path, verr)
+	// Both are needed for most runtimes (the version for the report, or to
+	// decide); running them side by side halves the cold create's wait.
+	var ver execResult
+	var wg sync.WaitGroup
+	wg.Go(func() { ver = p.run(path, "--version") })
+	feat := p.run(path, "features")
+	wg.Wait()
+	for _, r := range []execResult{ver, feat} {
+		if r.startErr != nil {
+			return Runtime{}, false, fmt.Errorf("%w %s: %w", ErrRuntime, path, r.startErr)
+		}
 	}
-	definitive = !errors.Is(verr, context.DeadlineExceeded)
-	if verr == nil {
-		rt.Name, rt.Version = parseVersion(versionOut)
+	return decide(path, ver, feat), !ver.timedOut && !feat.timedOut, nil
+}
+
+// decide turns the outputs of --version and features into an answer.
+func decide(path string, ver, feat execResult) Runtime {
+	rt := Runtime{Path: path}
+	if ver.err == nil {
+		rt.Name, rt.Version = parseVersion(ver.stdout)
 	}
 
-	featuresOut, ferr := p.run(path, "features")
-	definitive = definitive && !errors.Is(ferr, context.DeadlineExceeded)
+	// how says why features did not decide; detail adds what only a
+	// negative answer needs to show.
+	var how, detail string
 	var f features.Features
-	if ferr == nil && json.Unmarshal(featuresOut, &f) == nil {
+	switch {
+	case feat.timedOut:
+		how = "features " + feat.describe()
+	case feat.err != nil:
+		how, detail = "no features command", ": "+feat.describe()
+	case json.Unmarshal(feat.stdout, &f) != nil:
+		how, detail = "features output is not JSON", ": "+firstLine(feat.stdout)
+	default:
 		rt.HasFeatures = true
 		switch {
 		case slices.Contains(f.MountOptions, "rro"):
 			rt.RRO, rt.Method, rt.Reason = true, "features", "features lists rro"
-			return rt, definitive, nil
-		case f.MountOptions != nil && rt.Name != "youki":
+			return rt
+		case rt.Name == "youki":
+			how = "youki's features omit rro although it implements it"
+		case f.MountOptions == nil:
+			how = "features does not list mount options"
+		default:
 			rt.Method = "features"
-			rt.Reason = fmt.Sprintf("runtime %s does not support rro (features does not list it%s)", path, versionNote(rt))
-			return rt, definitive, nil
+			rt.Reason = fmt.Sprintf("runtime %s does not support rro (its features do not list rro%s)", path, nameVersion(rt, ", "))
+			return rt
 		}
-		// No mount options listed, or youki, whose features omit rro
-		// although it implements it: decide by version.
 	}
+
 	rt.Method = "version"
-	how := "no features command"
-	if rt.HasFeatures {
-		how = "features does not say"
-	}
 	min, known := minVersions[rt.Name]
-	v, parsed := parseNumbers(rt.Version)
+	have, parsed := parseNumbers(rt.Version)
+	need, _ := parseNumbers(min)
+	var byVersion string
 	switch {
-	case verr != nil || rt.Name == "":
-		rt.Reason = fmt.Sprintf("runtime %s does not support rro (%s, and --version is unreadable)", path, how)
-	case !known || !parsed:
-		rt.Reason = fmt.Sprintf("runtime %s does not support rro (%s, and %s %s is not a runtime known to implement it)", path, how, rt.Name, rt.Version)
-	case !atLeast(v, min):
-		rt.Reason = fmt.Sprintf("runtime %s does not support rro (%s, version %s; %s implements rro since %d.%d.%d)", path, how, rt.Version, rt.Name, min[0], min[1], min[2])
+	case ver.err != nil:
+		byVersion = "--version: " + ver.describe()
+	case rt.Name == "":
+		byVersion = fmt.Sprintf("--version printed %q, not \"<name> version X.Y.Z\"", firstLine(ver.stdout))
+	case !known:
+		byVersion = fmt.Sprintf("%s %s is not a runtime known to implement rro", rt.Name, rt.Version)
+	case !parsed:
+		byVersion = fmt.Sprintf("cannot read %s's version %q", rt.Name, rt.Version)
+	case !atLeast(have, need):
+		byVersion = fmt.Sprintf("%s %s < %s", rt.Name, rt.Version, min)
 	default:
 		rt.RRO = true
-		rt.Reason = fmt.Sprintf("%s; %s %s implements rro (since %d.%d.%d)", how, rt.Name, rt.Version, min[0], min[1], min[2])
+		rt.Reason = fmt.Sprintf("%s; %s %s >= %s implements rro", how, rt.Name, rt.Version, min)
+		return rt
 	}
-	return rt, definitive, nil
+	rt.Reason = fmt.Sprintf("runtime %s does not support rro (%s%s; %s)", path, how, detail, byVersion)
+	return rt
 }
 
-func versionNote(rt Runtime) string {
+func nameVersion(rt Runtime, sep string) string {
 	if rt.Name == "" {
 		return ""
 	}
-	return ", " + rt.Name + " " + rt.Version
-}
-
-func (p *Prober) run(path string, arg string) ([]byte, error) {
-	timeout := p.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, arg)
-	// Marked like an exec'd runtime: a wrapper that leads back to
-	// rro-runc fails fast instead of probing in a loop.
-	cmd.Env = append(os.Environ(), launch.EnvChain+"="+path)
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.WaitDelay = time.Second
-	p.execs++
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%s %s: %w", path, arg, context.DeadlineExceeded)
-	}
-	return stdout.Bytes(), err
+	return sep + rt.Name + " " + rt.Version
 }
 
 var versionLine = regexp.MustCompile(`^(\S+) version (\S+)`)
 
 // parseVersion reads "<name> version <version>" from the first line.
 func parseVersion(out []byte) (name, version string) {
-	first, _, _ := strings.Cut(string(out), "\n")
-	m := versionLine.FindStringSubmatch(strings.TrimSpace(first))
+	m := versionLine.FindStringSubmatch(firstLine(out))
 	if m == nil {
 		return "", ""
 	}
 	return m[1], m[2]
 }
 
+func firstLine(out []byte) string {
+	first, _, _ := strings.Cut(string(out), "\n")
+	first = strings.TrimSpace(first)
+	if len(first) > 120 {
+		first = first[:120] + "..."
+	}
+	return first
+}
+
 // parseNumbers reads the leading major.minor.patch of a version such as
-// "1.1.5+ds1" or "1.8"; missing parts are zero.
+// "1.1.5+ds1", "v0.3.0" or "1.8"; missing parts are zero.
 func parseNumbers(v string) ([3]int, bool) {
 	var out [3]int
 	v = strings.TrimPrefix(v, "v")
-	end := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if end >= 0 {
+	if end := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }); end >= 0 {
 		v = v[:end]
 	}
-	parts := strings.Split(strings.Trim(v, "."), ".")
-	if len(parts) == 0 || parts[0] == "" || len(parts) > 3 {
+	parts := strings.Split(strings.TrimSuffix(v, "."), ".")
+	if len(parts) > 3 {
 		return out, false
 	}
 	for i, s := range parts {
 		n, err := strconv.Atoi(s)
-		if err != nil {
+		if err != nil || n < 0 {
 			return out, false
 		}
 		out[i] = n
@@ -204,12 +251,12 @@ func atLeast(v, min [3]int) bool {
 
 // Support combines kernel and runtime into the one answer the rewrite
 // needs, with what is missing spelled out.
-func Support(k Kernel, rt Runtime) (bool, string) {
+func Support(k Kernel, rt Runtime) (ok bool, reason string) {
 	if !k.MountSetattr {
 		return false, fmt.Sprintf("kernel %s cannot do recursive read-only mounts (%s; needs Linux >= 5.12)", k.Release, k.Method)
 	}
 	if !rt.RRO {
 		return false, rt.Reason
 	}
-	return true, "kernel has mount_setattr; " + rt.Reason
+	return true, fmt.Sprintf("kernel %s has mount_setattr; %s", k.Release, rt.Reason)
 }

@@ -1,0 +1,36 @@
+//go:build !linux
+
+package probe
+
+import (
+	"os"
+)
+
+// Elsewhere the key is the portable part of a stat: no boot id, device,
+// inode or ctime. The kernel check says no there anyway.
+
+func identify(abs string) (cacheKey, error) {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return cacheKey{}, err
+	}
+	return cacheKey{Path: abs, Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}, nil
+}
+
+// BootID is "" where there is no Linux boot id.
+func BootID() string { return "" }
+
+func readCacheFile(file string) ([]byte, cacheState) {
+	fi, err := os.Lstat(file)
+	switch {
+	case err != nil:
+		return nil, cacheMissing
+	case !fi.Mode().IsRegular() || fi.Mode()&0o022 != 0 || fi.Size() > maxCacheFile:
+		return nil, cacheUntrusted
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, cacheMissing
+	}
+	return b, cacheFresh
+}

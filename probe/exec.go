@@ -1,0 +1,90 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/rro-runc/rro-runc/launch"
+)
+
+// Output beyond these is dropped: features JSON is a few KiB, and a
+// runtime that prints megabytes must not make the wrapper hold them.
+const (
+	maxStdout = 1 << 20
+	maxStderr = 4 << 10
+)
+
+// execResult is one run of the runtime.
+type execResult struct {
+	arg            string
+	stdout, stderr []byte
+	err            error // the run failed: exit status, timeout, start error
+	startErr       error // the runtime could not be started at all
+	timedOut       bool
+	timeout        time.Duration
+}
+
+// describe says why a run failed, with the first line of its stderr.
+func (r execResult) describe() string {
+	if r.timedOut {
+		return fmt.Sprintf("timed out after %s", r.timeout)
+	}
+	msg := r.err.Error()
+	if line := firstLine(r.stderr); line != "" {
+		msg += ": " + line
+	}
+	return msg
+}
+
+func (p *Prober) run(path, arg string) execResult {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	r := execResult{arg: arg, timeout: timeout}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, arg)
+	// Marked like an exec'd runtime: a "runtime" that leads back to
+	// rro-runc fails fast instead of probing itself in a loop.
+	cmd.Env = append(os.Environ(), launch.EnvChain+"="+path)
+	stdout := &cappedBuffer{max: maxStdout}
+	stderr := &cappedBuffer{max: maxStderr}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	killGroupOnCancel(cmd)
+	// A child that escaped the process group and holds the pipes open must
+	// not hold the wrapper as well.
+	cmd.WaitDelay = 2 * time.Second
+	p.execs.Add(1)
+	err := cmd.Run()
+	r.stdout, r.stderr = stdout.b, stderr.b
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		r.err, r.timedOut = fmt.Errorf("%s %s: %w", path, arg, context.DeadlineExceeded), true
+	case errors.As(err, &exitErr), errors.Is(err, exec.ErrWaitDelay):
+		r.err = err
+	default:
+		r.err, r.startErr = err, err
+	}
+	return r
+}
+
+// cappedBuffer keeps the first max bytes written and swallows the rest,
+// so a chatty runtime neither grows memory nor dies of a closed pipe.
+type cappedBuffer struct {
+	b   []byte
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
