@@ -54,3 +54,24 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 	}
 	return editTOML(src, old, changes)
 }
+
+// warnings notes a configuration in which the runtime handler cannot
+// work: the CRI plugin it belongs to is disabled (Docker's containerd
+// package ships such a file).
+func warnings(t Target, name string, src []byte) []string {
+	if t != Containerd {
+		return nil
+	}
+	m, err := parseTOML(src)
+	if err != nil {
+		return nil
+	}
+	disabled, _ := stringList(m["disabled_plugins"])
+	version, _ := m["version"].(int64)
+	for _, p := range disabled {
+		if p == "cri" || p == criPlugin[version] {
+			return []string{fmt.Sprintf("%s disables the CRI plugin (disabled_plugins = [%q]): the runtime handler has no effect until it is enabled; ctr users pass --runc-binary instead", name, p)}
+		}
+	}
+	return nil
+}

@@ -144,6 +144,12 @@ func TestContainerd(t *testing.T) {
 					t.Errorf("dotted layout not followed:\n%s", out)
 				}
 			}},
+		{name: "no final newline", in: "version = 2\nroot = \"/x\"", o: opts(), cri: cri2,
+			also: func(t *testing.T, m map[string]any, out string) {
+				if !strings.HasPrefix(out, "version = 2\nroot = \"/x\"\n\n[") {
+					t.Errorf("got:\n%s", out)
+				}
+			}},
 		{name: "CRLF line endings kept", in: "version = 2\r\n# x\r\n", o: opts(), cri: cri2,
 			also: func(t *testing.T, m map[string]any, out string) {
 				if strings.Count(out, "\n") != strings.Count(out, "\r\n") {
@@ -236,5 +242,19 @@ func TestContainerdRefused(t *testing.T) {
 			err := editErr(t, Containerd, tc.in, tc.o, tc.want)
 			t.Log(err)
 		})
+	}
+}
+
+func TestContainerdWarnsCRIDisabled(t *testing.T) {
+	for in, want := range map[string]bool{
+		"version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n":          true,
+		"version = 2\ndisabled_plugins = [\"cri\"]\n":                                true,
+		"version = 2\ndisabled_plugins = [\"io.containerd.snapshotter.v1.btrfs\"]\n": false,
+		criConfig: false,
+	} {
+		out := edit(t, Containerd, in, opts())
+		if got := warnings(Containerd, "config.toml", []byte(out)); (len(got) > 0) != want {
+			t.Errorf("warnings %q for\n%s", got, in)
+		}
 	}
 }

@@ -26,6 +26,9 @@ type Result struct {
 	Backup string
 	// Old and New are the contents before and after.
 	Old, New []byte
+	// Warnings are things about the result the user should know: it is
+	// written, but may not take effect as they expect.
+	Warnings []string
 }
 
 // Diff is a unified diff from Old to New, empty when nothing changed.
@@ -73,6 +76,7 @@ func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
 		return nil, err
 	}
 	res.Changed = res.Created || !bytes.Equal(res.New, old)
+	res.Warnings = warnings(t, res.Path, res.New)
 	if !res.Changed || dryRun {
 		return res, nil
 	}

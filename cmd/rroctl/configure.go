@@ -117,6 +117,9 @@ func runConfigure(c *cli.Context, t configure.Target) error {
 		return cli.Exit(fmt.Sprintf("configure %s: %v", t, err), exitFinding)
 	}
 	warnBinary(c, t, o)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "rroctl: warning: %s\n", w)
+	}
 
 	what := fmt.Sprintf("runtime %q", o.RuntimeName)
 	if o.SetAsDefault {
