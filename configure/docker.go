@@ -59,9 +59,9 @@ func editDocker(src []byte, o Options) ([]byte, error) {
 			if !ok {
 				return nil, fmt.Errorf("%w: runtimes.%s.runtimeArgs is not an array of strings", ErrUnsupported, o.RuntimeName)
 			}
-			args = withoutPolicy(list)
+			args = list
 		}
-		args = append(args, "--"+argv.FlagPolicy+"="+o.Policy)
+		args = withPolicy(args, o.Policy)
 		if err := set(rt, "runtimeArgs", args); err != nil {
 			return nil, err
 		}
@@ -82,19 +82,28 @@ func editDocker(src []byte, o Options) ([]byte, error) {
 	return out, nil
 }
 
-// withoutPolicy drops an existing --rro-policy (either form), which the
-// new one replaces.
-func withoutPolicy(args []string) []string {
+// withPolicy sets --rro-policy in a runtime's arguments: in place of the
+// first one already there (either form), dropping any other, else last.
+func withPolicy(args []string, policy string) []string {
 	flag := "--" + argv.FlagPolicy
 	var out []string
+	done := false
 	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == flag:
-			i++
-		case strings.HasPrefix(a, flag+"="):
-		default:
+		a := args[i]
+		if a != flag && !strings.HasPrefix(a, flag+"=") {
 			out = append(out, a)
+			continue
 		}
+		if a == flag {
+			i++ // its value
+		}
+		if !done {
+			out = append(out, flag+"="+policy)
+			done = true
+		}
+	}
+	if !done {
+		out = append(out, flag+"="+policy)
 	}
 	return out
 }

@@ -97,8 +97,8 @@ func TestDocker(t *testing.T) {
 			wantDefault: "runc",
 			wantKeys:    []string{"log-driver", "runtimes", "data-root", "default-runtime", "insecure-registries"}},
 		{name: "policy replaced, other runtime args kept",
-			in: `{"runtimes": {"rro": {"path": "/old/rro-runc", "runtimeArgs": ["--rro-policy", "Disabled", "--debug"], "x": 1}}}`,
-			o:  opts(func(o *Options) { o.Policy = "IfPossible" }), wantArgs: []string{"--debug", "--rro-policy=IfPossible"},
+			in: `{"runtimes": {"rro": {"path": "/old/rro-runc", "runtimeArgs": ["--rro-policy", "Disabled", "--debug", "--rro-policy=Enabled"], "x": 1}}}`,
+			o:  opts(func(o *Options) { o.Policy = "IfPossible" }), wantArgs: []string{"--rro-policy=IfPossible", "--debug"},
 			wantKeys: []string{"runtimes"},
 			also: func(t *testing.T, out string) {
 				if strings.Contains(out, "\n") {

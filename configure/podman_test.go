@@ -68,6 +68,8 @@ func TestPodman(t *testing.T) {
 					t.Errorf("not added one a line:\n%s", out)
 				}
 			}},
+		{name: "a runtime named runc is listed once", o: opts(func(o *Options) { o.RuntimeName = "runc" }), in: "",
+			wantJSON: []any{"crun", "runc"}},
 		{name: "empty list", o: opts(), in: "[engine]\nruntime_supports_json = []\n", wantJSON: []any{"rro"}},
 		{name: "runtimes written as dotted keys", o: opts(),
 			in:       "[engine]\nruntimes.runc = [\"/usr/sbin/runc\"]\n",

@@ -36,11 +36,9 @@ func parseTOML(src []byte) (map[string]any, error) {
 // exactly what was intended: the parsed result must equal the parsed
 // input with the changes applied, nothing more and nothing less.
 func editTOML(src []byte, old map[string]any, changes []tomlChange) ([]byte, error) {
-	want, err := deepCopy(old)
-	if err != nil {
-		return nil, err
-	}
+	want := deepCopy(old)
 	out := src
+	var err error
 	for _, c := range changes {
 		table, err := lookupTable(want, c.table, true)
 		if err != nil {
@@ -63,7 +61,10 @@ func editTOML(src []byte, old map[string]any, changes []tomlChange) ([]byte, err
 				continue
 			}
 			base, _ := c.value.([]string)
-			c.value = append(slices.Clone(base), c.add)
+			if !slices.Contains(base, c.add) {
+				base = append(slices.Clone(base), c.add)
+			}
+			c.value = base
 		}
 		var lit string
 		var val any
@@ -166,23 +167,22 @@ func toAny(ss []string) []any {
 
 // deepCopy copies the maps and slices of a decoded document so that the
 // expected result can be built without touching the original.
-func deepCopy(m map[string]any) (map[string]any, error) {
+func deepCopy(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = copyValue(v)
 	}
-	return out, nil
+	return out
 }
 
 func copyValue(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
-		c, _ := deepCopy(v)
-		return c
+		return deepCopy(v)
 	case []map[string]any:
 		c := make([]map[string]any, len(v))
 		for i, e := range v {
-			c[i], _ = deepCopy(e)
+			c[i] = deepCopy(e)
 		}
 		return c
 	case []any:
