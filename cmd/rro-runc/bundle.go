@@ -1,24 +1,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"syscall"
 
 	"github.com/rro-runc/rro-runc/argv"
 	"github.com/rro-runc/rro-runc/atomicfile"
+	"github.com/rro-runc/rro-runc/configfile"
 	"github.com/rro-runc/rro-runc/policy"
 	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
-
-// maxConfigSize bounds what rro-runc reads: a config.json of 10,000 mounts
-// is about 2 MiB, so anything near this is not a real bundle.
-const maxConfigSize = 64 << 20
-
-var errBadConfigFile = errors.New("cannot read config file")
 
 // rewriteBundle makes the bundle's read-only recursive binds rro, as far as
 // the settings ask and the kernel and runtime allow. It returns an error
@@ -28,7 +19,7 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 		return nil // the administrator's off switch: no read, no probe, no write
 	}
 	path := inv.ConfigPath()
-	data, mode, err := readConfig(path)
+	data, mode, err := configfile.Read(path)
 	if err != nil {
 		return err
 	}
@@ -61,35 +52,4 @@ func probeSupport(runtime string) rewrite.Support {
 	}
 	ok, reason := probe.Support(kernel, rt)
 	return rewrite.Support{Supported: ok, Reason: reason}
-}
-
-// readConfig reads the config file without following a symlink, without
-// blocking on a FIFO and without reading more than maxConfigSize.
-func readConfig(path string) ([]byte, os.FileMode, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, 0, fmt.Errorf("%w %s: it is a symlink; rro-runc rewrites only a regular file inside the bundle", errBadConfigFile, path)
-		}
-		return nil, 0, fmt.Errorf("%w: %w", errBadConfigFile, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w %s: %w", errBadConfigFile, path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%w %s: not a regular file (%s)", errBadConfigFile, path, fi.Mode().Type())
-	}
-	if fi.Size() > maxConfigSize {
-		return nil, 0, fmt.Errorf("%w %s: %d bytes is over the %d byte limit", errBadConfigFile, path, fi.Size(), maxConfigSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w %s: %w", errBadConfigFile, path, err)
-	}
-	if len(data) > maxConfigSize {
-		return nil, 0, fmt.Errorf("%w %s: over the %d byte limit", errBadConfigFile, path, maxConfigSize)
-	}
-	return data, fi.Mode().Perm(), nil
 }
