@@ -1,9 +1,9 @@
 package probe
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 
@@ -40,10 +40,13 @@ func (p *Prober) cacheDir() string {
 
 // cacheFile is named after the runtime's path only, not the whole key:
 // a new build overwrites the old build's answer instead of adding a file
-// per upgrade. The key inside the file tells the builds apart.
+// per upgrade. The key inside the file tells the builds apart, so the
+// name needs no cryptographic hash (crypto's package inits would run on
+// every rro-runc call).
 func (p *Prober) cacheFile(abs string) string {
-	sum := sha256.Sum256([]byte(abs))
-	return filepath.Join(p.cacheDir(), "runtime-"+hex.EncodeToString(sum[:8])+".json")
+	h := fnv.New64a()
+	h.Write([]byte(abs))
+	return filepath.Join(p.cacheDir(), "runtime-"+hex.EncodeToString(h.Sum(nil))+".json")
 }
 
 // cacheState is what was found in the cache file.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,15 +197,14 @@ func nameVersion(rt Runtime, sep string) string {
 	return sep + rt.Name + " " + rt.Version
 }
 
-var versionLine = regexp.MustCompile(`^(\S+) version (\S+)`)
-
 // parseVersion reads "<name> version <version>" from the first line.
+// (No regexp: its package init would run on every rro-runc call.)
 func parseVersion(out []byte) (name, version string) {
-	m := versionLine.FindStringSubmatch(firstLine(out))
-	if m == nil {
+	f := strings.Fields(firstLine(out))
+	if len(f) < 3 || f[1] != "version" {
 		return "", ""
 	}
-	return m[1], m[2]
+	return f[0], f[2]
 }
 
 func firstLine(out []byte) string {
