@@ -15,11 +15,7 @@ import (
 // --add-runtime flag would conflict with a runtimes key in the file.
 func setDockerRuntime(t *testing.T, d *fixture.Docker, name, path string, args ...string) {
 	t.Helper()
-	setDockerRuntimeFile(t, d.Config, name, path, args...)
-}
-
-func setDockerRuntimeFile(t *testing.T, config, name, path string, args ...string) {
-	t.Helper()
+	config := d.Config
 	b, err := os.ReadFile(config)
 	if err != nil {
 		t.Fatal(err)
