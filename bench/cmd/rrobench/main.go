@@ -62,7 +62,7 @@ func main() {
 	flag.StringVar(&o.wrapper, "wrapper", "bin/rro-runc", "the rro-runc binary")
 	flag.StringVar(&o.goFloor, "execonly-go", "", "Go exec-only wrapper (bench/cmd/execonly); empty to skip")
 	flag.StringVar(&o.cFloor, "execonly-c", "", "C exec-only wrapper (bench/floor/execonly.c); empty to skip")
-	flag.StringVar(&o.cacheDir, "cache-dir", "/run/rro-runc", "rro-runc's probe cache, emptied for the cold case")
+	flag.StringVar(&o.cacheDir, "cache-dir", "", "rro-runc's probe cache (RRO_RUNC_CACHE_DIR), emptied for the cold case (default: a private one in the work dir)")
 	flag.StringVar(&o.workParent, "dir", "/run", "where the bundle, rootfs and runc root are made: /run, where engines keep their bundles")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report here (not in smoke mode)")
 	flag.StringVar(&o.cases, "cases", "all", "timed cases to run, comma-separated: version,state,create,cold (create includes delete)")
@@ -171,10 +171,17 @@ func run(o *options) error {
 	}()
 
 	rep := &report{opts: o, machine: describeMachine(o.runc, o.workParent), start: time.Now()}
+	// A private probe cache: emptying the shared /run/rro-runc for the
+	// cold case would race with anything else using rro-runc on the machine.
+	privateCache := o.cacheDir == ""
+	if privateCache {
+		o.cacheDir = filepath.Join(dir, "probe-cache")
+	}
 	base := cleanEnv()
+	rroEnv := append(clone(base), "RRO_RUNC_CONFIG="+f.toml, "RRO_RUNC_CACHE_DIR="+o.cacheDir)
 	sRunc := side{name: "runc", path: o.runc, env: base}
-	sRro := side{name: "rro-runc", path: o.wrapper, env: append(clone(base), "RRO_RUNC_RUNTIME="+o.runc, "RRO_RUNC_CONFIG="+f.toml)}
-	sRroFile := side{name: "rro-runc, runtime from config file", path: o.wrapper, env: append(clone(base), "RRO_RUNC_CONFIG="+f.toml)}
+	sRro := side{name: "rro-runc", path: o.wrapper, env: append(clone(rroEnv), "RRO_RUNC_RUNTIME="+o.runc)}
+	sRroFile := side{name: "rro-runc, runtime from config file", path: o.wrapper, env: clone(rroEnv)}
 	if o.placeholder { // a stand-in for rro-runc that needs to be told what to exec
 		sRro.env = append(sRro.env, "RROBENCH_RUNTIME="+o.runc)
 		sRroFile.env = append(sRroFile.env, "RROBENCH_RUNTIME="+o.runc)
@@ -200,6 +207,13 @@ func run(o *options) error {
 	}
 	if err := checks(o, f, sRunc, sRro, sRroFile); err != nil {
 		return fmt.Errorf("check failed: %w", err)
+	}
+	if _, err := os.Stat(o.cacheDir); privateCache && !o.placeholder && err != nil {
+		// A build without RRO_RUNC_CACHE_DIR: the cold case must empty the
+		// cache it really uses.
+		o.cacheDir = "/run/rro-runc"
+		rep.notes = append(rep.notes, "rro-runc ignored RRO_RUNC_CACHE_DIR, so the cold case emptied /run/rro-runc, which anything else running rro-runc on this machine shares.")
+		fmt.Fprintln(os.Stderr, "rrobench: warning:", rep.notes[len(rep.notes)-1])
 	}
 	progress := func(s string) { fmt.Fprintf(os.Stderr, "rrobench: %s\n", s) }
 	warmup := 3

@@ -87,6 +87,7 @@ type report struct {
 	initFloor   initReport
 	wrapperSize int64
 	wrapperDeps []string
+	notes       []string
 }
 
 func ms(v float64) string {
@@ -114,7 +115,11 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "- Bundle, rootfs and runc root under %s (%s)\n", o.workParent, m.workFS)
 	fmt.Fprintf(w, "- Runtime: %s (`%s`); rro-runc %s, built by `make build`; harness %s\n", m.runc, o.runc, m.commit, m.goVersion)
 	fmt.Fprintf(w, "- Date: %s, took %s\n", r.start.UTC().Format(time.RFC3339), time.Since(r.start).Round(time.Second))
-	fmt.Fprintf(w, "- Reproduce: `make bench` (smoke: `make bench-smoke`)\n\n")
+	fmt.Fprintf(w, "- Reproduce: `make bench` (smoke: `make bench-smoke`)\n")
+	for _, n := range r.notes {
+		fmt.Fprintf(w, "- Note: %s\n", n)
+	}
+	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "### Time per call, whole process, interleaved (ms)\n\n")
 	fmt.Fprintf(w, "Every side of a case runs in the same rounds, in rotating order. Δ is the difference of the medians against direct runc; paired Δ is the median of the per-round differences. CPU (user+system ms) and minor page faults are medians for the whole process, runtime included.\n\n")
