@@ -34,4 +34,3 @@ func configure(t *testing.T, client, config, binary string, extra ...string) {
 	}
 	t.Logf("rroctl configure %s wrote %s:\n%s", client, config, first)
 }
-
