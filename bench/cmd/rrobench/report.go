@@ -37,16 +37,23 @@ func describeMachine(runc, workParent string) machine {
 	if out, err := exec.Command(runc, "--version").Output(); err == nil {
 		m.runc = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fs := strings.Fields(string(b))
-		if len(fs) >= 3 {
-			m.load = strings.Join(fs[:3], " ")
-		}
-	}
+	m.load = loadAvg()
 	if out, err := exec.Command("git", "describe", "--tags", "--always", "--dirty").Output(); err == nil {
 		m.commit = strings.TrimSpace(string(out))
 	}
 	return m
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	fs := strings.Fields(string(b))
+	if len(fs) < 3 {
+		return "unknown"
+	}
+	return strings.Join(fs[:3], " ")
 }
 
 // fsType names the filesystem dir is on, from the mount table.
@@ -111,7 +118,7 @@ func (r *report) write(w io.Writer) {
 		mode = "SMOKE run: a few calls each, the figures are not to be trusted"
 	}
 	fmt.Fprintf(w, "## rro-runc benchmark (%s)\n\n", mode)
-	fmt.Fprintf(w, "- Machine: %d CPUs, %s, Linux %s, load average at start %s\n", m.nproc, m.cpu, m.kernel, m.load)
+	fmt.Fprintf(w, "- Machine: %d CPUs, %s, Linux %s; load average %s at start, %s at the end (other work on the machine shows here)\n", m.nproc, m.cpu, m.kernel, m.load, loadAvg())
 	fmt.Fprintf(w, "- Bundle, rootfs and runc root under %s (%s)\n", o.workParent, m.workFS)
 	fmt.Fprintf(w, "- Runtime: %s (`%s`); rro-runc %s, built by `make build`; harness %s\n", m.runc, o.runc, m.commit, m.goVersion)
 	fmt.Fprintf(w, "- Date: %s, took %s\n", r.start.UTC().Format(time.RFC3339), time.Since(r.start).Round(time.Second))
