@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,6 +27,32 @@ const EnvChain = "RRO_RUNC_EXECED"
 
 // Default runtimes, in the order they are looked for in PATH.
 var defaultRuntimes = []string{"runc", "crun"}
+
+// systemDirs stand in for an empty PATH: conmon runs Podman's cleanup
+// (podman stop, rm) with PATH="", and a stop must not fail because
+// rro-runc cannot find runc.
+var systemDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+func searchDirs() []string {
+	if path := os.Getenv("PATH"); path != "" {
+		return filepath.SplitList(path)
+	}
+	return systemDirs
+}
+
+// lookPath finds an executable file named name, skipping rro-runc itself.
+func lookPath(name string, self os.FileInfo) (string, bool) {
+	for _, dir := range searchDirs() {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && isExecutable(fi) && (self == nil || !os.SameFile(fi, self)) {
+			return p, true
+		}
+	}
+	return "", false
+}
 
 // Sentinel errors.
 var (
@@ -51,23 +76,20 @@ func Resolve(name string) (string, error) {
 	self, _ := os.Stat("/proc/self/exe")
 	if name == "" {
 		for _, candidate := range defaultRuntimes {
-			for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-				if dir == "" {
-					continue
-				}
-				p := filepath.Join(dir, candidate)
-				if fi, err := os.Stat(p); err == nil && isExecutable(fi) && !os.SameFile(fi, self) {
-					return p, nil
-				}
+			if p, ok := lookPath(candidate, self); ok {
+				return p, nil
 			}
 		}
-		return "", fmt.Errorf("%w: no runc or crun in PATH %q other than rro-runc itself; set runtime in the configuration", ErrRuntimeNotFound, os.Getenv("PATH"))
+		return "", fmt.Errorf("%w: no runc or crun other than rro-runc itself in %s; set runtime in the configuration",
+			ErrRuntimeNotFound, strings.Join(searchDirs(), ":"))
 	}
 	p := name
 	if !strings.Contains(name, "/") {
-		var err error
-		if p, err = exec.LookPath(name); err != nil {
-			return "", fmt.Errorf("%w: %q is not in PATH %q", ErrRuntimeNotFound, name, os.Getenv("PATH"))
+		var ok bool
+		// Not skipping itself here: a runtime named explicitly that turns
+		// out to be rro-runc is an error to report, below.
+		if p, ok = lookPath(name, nil); !ok {
+			return "", fmt.Errorf("%w: %q is not in %s", ErrRuntimeNotFound, name, strings.Join(searchDirs(), ":"))
 		}
 	}
 	abs, err := filepath.Abs(p)

@@ -85,6 +85,22 @@ func TestResolveDiscoverySkipsItself(t *testing.T) {
 	}
 }
 
+// TestResolveEmptyPATH: conmon calls the runtime with PATH="" for Podman's
+// cleanup; the system directories stand in.
+func TestResolveEmptyPATH(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("runc not installed")
+	}
+	t.Setenv("PATH", "")
+	for _, name := range []string{"", "runc"} {
+		got, err := Resolve(name)
+		if err != nil || filepath.Base(got) != "runc" {
+			t.Errorf("Resolve(%q) with empty PATH = %q, %v; want a runc like %s", name, got, err, runc)
+		}
+	}
+}
+
 func TestCheckLoop(t *testing.T) {
 	if err := CheckLoop(func(string) string { return "" }); err != nil {
 		t.Errorf("clean environment: %v", err)
