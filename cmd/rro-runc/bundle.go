@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/rro-runc/rro-runc/argv"
 	"github.com/rro-runc/rro-runc/atomicfile"
@@ -44,9 +45,14 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 	return nil
 }
 
+// EnvCacheDir moves the probe cache away from probe.DefaultCacheDir, so
+// tests (and nodes whose /run is small or read-only) can give rro-runc its
+// own directory. Empty means the default.
+const EnvCacheDir = "RRO_RUNC_CACHE_DIR"
+
 func probeSupport(runtime string) rewrite.Support {
 	kernel := probe.ProbeKernel()
-	rt, err := (&probe.Prober{}).Runtime(runtime)
+	rt, err := (&probe.Prober{CacheDir: os.Getenv(EnvCacheDir)}).Runtime(runtime)
 	if err != nil {
 		return rewrite.Support{Reason: err.Error()}
 	}
