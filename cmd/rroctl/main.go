@@ -47,8 +47,12 @@ func main() {
 
 func commands() []*cli.Command {
 	return []*cli.Command{
-		versionCommand(),
+		probeCommand(),
+		checkCommand(),
+		rewriteCommand(),
+		verifyCommand(),
 		configureCommand(),
+		versionCommand(),
 	}
 }
 
