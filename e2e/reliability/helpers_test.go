@@ -30,7 +30,7 @@ const (
 
 // runTimeout bounds every command: a wrapper that blocks (on a FIFO, a
 // lock, a hung runtime) must fail the test, not hang the suite.
-const runTimeout = 20 * time.Second
+const runTimeout = 10 * time.Second
 
 // result is what one command did.
 type result struct {
