@@ -91,6 +91,9 @@ func runCheck(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
 	s, err := loadSettings(c, c.String("runtime"))
 	if err != nil {
 		return err
@@ -186,6 +189,19 @@ func checkOne(c *cli.Context, arg string, opts rewrite.Options, support *support
 		cc.Mounts = append(cc.Mounts, m)
 	}
 	return cc
+}
+
+// flagsFirst refuses a flag after the first argument: cli stops parsing
+// flags there, so "check config.json --policy Enabled" would otherwise
+// check a file named --policy under the wrong policy. A file whose name
+// starts with a dash can be named ./-file.
+func flagsFirst(c *cli.Context) error {
+	for _, a := range c.Args().Slice() {
+		if len(a) > 1 && a[0] == '-' {
+			return inputError("%s: flag %q after the arguments: put flags before %s", c.Command.Name, a, c.Command.ArgsUsage)
+		}
+	}
+	return nil
 }
 
 // readInput reads a bundle directory's config.json, a config file, or

@@ -37,6 +37,9 @@ func rewriteCommand() *cli.Command {
 }
 
 func runRewrite(c *cli.Context) error {
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
 	if c.NArg() != 1 {
 		return inputError("rewrite: name exactly one config.json, bundle directory or - for stdin (got %d arguments)", c.NArg())
 	}

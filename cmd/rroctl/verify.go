@@ -134,6 +134,9 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := flagsFirst(c); err != nil {
+		return err
+	}
 	pid := c.Int("pid")
 	byPid := c.IsSet("pid")
 	switch {
