@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
@@ -62,8 +63,15 @@ func versionCommand() *cli.Command {
 		Usage: "print rroctl's version and the build's",
 		Action: func(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "rroctl %s\n", version)
+			fmt.Fprintf(c.App.Writer, "platform: %s/%s\n", runtime.GOOS, runtime.GOARCH)
 			if bi, ok := debug.ReadBuildInfo(); ok {
 				fmt.Fprintf(c.App.Writer, "go: %s\nmodule: %s\n", bi.GoVersion, bi.Main.Path)
+				for _, d := range bi.Deps {
+					// The spec rroctl reads configs and features by.
+					if d.Path == "github.com/opencontainers/runtime-spec" {
+						fmt.Fprintf(c.App.Writer, "runtime-spec: %s\n", d.Version)
+					}
+				}
 				for _, s := range bi.Settings {
 					switch s.Key {
 					case "vcs.revision", "vcs.time", "vcs.modified", "CGO_ENABLED", "-trimpath":

@@ -57,7 +57,7 @@ func verifyCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", TakesFile: true, Usage: "the runtime's state `DIR` (its --root; default: the runtime's own)"},
 			&cli.StringFlag{Name: "runtime", TakesFile: true, Usage: "ask the runtime at `PATH` for the container's state (default: the configured runtime)"},
-			&cli.IntFlag{Name: "pid", Usage: "read the mount table of `PID` instead of asking a runtime"},
+			&cli.IntFlag{Name: "pid", DefaultText: "none", Usage: "read the mount table of `PID` instead of asking a runtime"},
 			&cli.StringFlag{Name: "bundle", TakesFile: true, Usage: "with --pid: the bundle `DIR` whose config.json names the volumes"},
 			rroConfigFlag, formatFlag,
 		},
