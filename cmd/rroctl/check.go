@@ -45,6 +45,7 @@ func checkCommand() *cli.Command {
 			"at its top only, its submounts writable: under policy Disabled, under IfPossible\n" +
 			"without support, or in a container rro-runc would refuse. `check --policy\n" +
 			"Disabled` shows what a plain runtime gets.\n\n" +
+			"Flags go before the arguments.\n\n" +
 			"Exit status: 0 no finding, 1 a finding (so a CI pipeline can fail on it), 2 bad\n" +
 			"usage or input (missing file, not JSON, a config runc would reject).",
 		Flags:  []cli.Flag{policyFlag, rroConfigFlag, runtimeFlag, assumeSupportedFlag, formatFlag},

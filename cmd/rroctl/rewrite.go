@@ -24,6 +24,7 @@ func rewriteCommand() *cli.Command {
 			"goes to stderr.\n\n" +
 			"Support is probed on this host as rro-runc would (kernel and runtime) when a\n" +
 			"mount needs it; --assume-supported is for configs run on another host.\n\n" +
+			"Flags go before the arguments.\n\n" +
 			"Exit status: 0 rewritten or nothing to do (including IfPossible without\n" +
 			"support: the config is then printed unchanged), 1 rro-runc would refuse the\n" +
 			"container (policy Enabled without support, strict propagation, a refused\n" +

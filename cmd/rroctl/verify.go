@@ -51,6 +51,7 @@ func verifyCommand() *cli.Command {
 			"Volumes at excluded destinations (the configuration's exclude list) are shown but\n" +
 			"not counted. A mount hidden under another mount at the same place is shown as\n" +
 			"covered and not counted: nothing can reach it by path.\n\n" +
+			"Flags go before the arguments.\n\n" +
 			"Exit status: 0 every read-only volume is read-only throughout, 1 a writable mount\n" +
 			"under a read-only volume (or a volume missing from the mount table), 2 bad usage\n" +
 			"or input (no such container, stopped container, PID gone, runtime not executable).",
