@@ -62,9 +62,15 @@ func run(t *testing.T, env []string, bin string, args ...string) (stdout, stderr
 // runtime, a private probe cache, nothing from the machine's /etc.
 func env(t *testing.T) []string {
 	t.Helper()
+	return runtimeEnv(t, fixture.Runc(t))
+}
+
+// runtimeEnv is env with another runtime.
+func runtimeEnv(t *testing.T, runtime string) []string {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime = %q\n", fixture.Runc(t))), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime = %q\n", runtime)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return []string{"RRO_RUNC_CONFIG=" + cfg, "RRO_RUNC_CACHE_DIR=" + filepath.Join(dir, "cache"), "RRO_RUNC_POLICY=", "RRO_RUNC_RUNTIME="}
@@ -113,36 +119,50 @@ type container struct {
 }
 
 // TestVerifyAndCheck is the proof a security reviewer asks for: the same
-// container with the same read-only volume, through plain runc and
-// through rro-runc; verify reads each one's real mount table, and check's
+// container with the same read-only volume, through plain runc (and crun)
+// and through rro-runc; verify reads each one's real mount table, and check's
 // verdict on each config agrees with it.
 func TestVerifyAndCheck(t *testing.T) {
 	fixture.RequireRoot(t)
+	for _, rt := range []struct {
+		name string
+		path func(testing.TB) string
+	}{
+		{"runc", fixture.Runc},
+		{"crun", fixture.CrunShim},
+	} {
+		t.Run(rt.name, func(t *testing.T) { verifyAndCheck(t, rt.path(t)) })
+	}
+}
+
+func verifyAndCheck(t *testing.T, runtime string) {
 	rroRunc, rroctl := fixture.Binaries(t)
-	runc := fixture.Runc(t)
 	vol := fixture.NestedVolume(t)
 	rootfs := fixture.Rootfs(t)
 	root := filepath.Join(fixture.ShortTempDir(t), "state")
-	env := env(t)
+	env := runtimeEnv(t, runtime)
 
 	start := func(t *testing.T, via string) container {
 		t.Helper()
 		bundle := fixture.Bundle(t, rootfs, []specs.Mount{fixture.VolumeMount(vol)}, "/bin/sleep", "600")
 		id := fmt.Sprintf("rroctl-e2e-%d-%d", os.Getpid(), seq.Add(1))
-		t.Cleanup(func() { exec.Command(runc, "--root", root, "delete", "--force", id).Run() })
+		t.Cleanup(func() { exec.Command(runtime, "--root", root, "delete", "--force", id).Run() })
 		if _, errOut, code := run(t, env, via, "--root", root, "run", "--detach", "--bundle", bundle, id); code != 0 {
 			t.Fatalf("%s run: exit %d: %s", via, code, errOut)
 		}
-		out, errOut, code := run(t, nil, runc, "--root", root, "state", id)
+		out, errOut, code := run(t, nil, runtime, "--root", root, "state", id)
 		if code != 0 {
-			t.Fatalf("runc state %s: exit %d: %s", id, code, errOut)
+			t.Fatalf("%s state %s: exit %d: %s", runtime, id, code, errOut)
 		}
 		var st specs.State
-		decode(t, "runc state", out, &st)
+		decode(t, "state", out, &st)
 		return container{id: id, bundle: bundle, pid: st.Pid}
 	}
-	plain := start(t, runc)
+	plain := start(t, runtime)
 	protected := start(t, rroRunc)
+	// unprotected maps each bundle to the volumes verify found writable
+	// below their top.
+	unprotected := map[string][]string{}
 
 	for _, tc := range []struct {
 		name     string
@@ -150,14 +170,14 @@ func TestVerifyAndCheck(t *testing.T) {
 		code     int
 		writable []string
 	}{
-		{"plain runc", plain, 1, []string{"/vol/sub", "/vol/sub/deep"}},
+		{"plain runtime", plain, 1, []string{"/vol/sub", "/vol/sub/deep"}},
 		{"rro-runc", protected, 0, []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// By container ID, through the runtime's state; by PID with the
 			// bundle; by PID alone, from the mount table only.
 			for _, args := range [][]string{
-				{"--root", root, "--runtime", runc, tc.c.id},
+				{"--root", root, "--runtime", runtime, tc.c.id},
 				{"--root", root, tc.c.id}, // the runtime from rro-runc's configuration
 				{"--pid", fmt.Sprint(tc.c.pid), "--bundle", tc.c.bundle},
 				{"--pid", fmt.Sprint(tc.c.pid)},
@@ -172,6 +192,11 @@ func TestVerifyAndCheck(t *testing.T) {
 					t.Fatalf("verify %q: %+v", args, rep)
 				}
 				v := rep.Volumes[0]
+				if !v.Protected {
+					unprotected[tc.c.bundle] = []string{v.Destination}
+				} else {
+					unprotected[tc.c.bundle] = []string{}
+				}
 				var mps []string
 				for _, m := range v.Mounts {
 					mps = append(mps, m.Mountpoint)
@@ -189,7 +214,7 @@ func TestVerifyAndCheck(t *testing.T) {
 		})
 	}
 
-	// check agrees: the config plain runc ran (nothing rewrote it, which is
+	// check agrees: the config plain runtime ran (nothing rewrote it, which is
 	// what policy Disabled shows) leaves /vol writable below its top, the
 	// one rro-runc rewrote is clean.
 	t.Run("check agrees with verify", func(t *testing.T) {
@@ -200,7 +225,7 @@ func TestVerifyAndCheck(t *testing.T) {
 			findings []string
 			action   string
 		}{
-			{"plain config as plain runc runs it", []string{"--policy", "Disabled", plain.bundle}, 1, []string{"/vol"}, "unchanged"},
+			{"plain config as plain runtime runs it", []string{"--policy", "Disabled", plain.bundle}, 1, []string{"/vol"}, "unchanged"},
 			{"config after rro-runc", []string{"--policy", "Disabled", protected.bundle}, 0, []string{}, "unchanged"},
 			{"config after rro-runc, configured policy", []string{protected.bundle}, 0, []string{}, "unchanged"},
 			{"plain config through rro-runc", []string{plain.bundle}, 0, []string{}, "rewrite"},
@@ -214,6 +239,14 @@ func TestVerifyAndCheck(t *testing.T) {
 				decode(t, "check", out, &rep)
 				if len(rep.Configs) != 1 || !slices.Equal(rep.Configs[0].Findings, tc.findings) {
 					t.Fatalf("check: %+v, want findings %q", rep, tc.findings)
+				}
+				// --policy Disabled reads a config as the runtime that ran it
+				// did: its findings are the volumes verify saw writable.
+				if tc.args[0] == "--policy" {
+					bundle := tc.args[len(tc.args)-1]
+					if got := unprotected[bundle]; !slices.Equal(rep.Configs[0].Findings, got) {
+						t.Errorf("check findings %q, verify found %q not protected", rep.Configs[0].Findings, got)
+					}
 				}
 				for _, m := range rep.Configs[0].Mounts {
 					if m.Destination == "/vol" && m.Action != tc.action {
