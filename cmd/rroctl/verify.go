@@ -181,8 +181,9 @@ func runVerify(c *cli.Context) error {
 		vols = volumesFromMountinfo(mounts, s.Exclude)
 	}
 	rep.OK = true
+	covered := coveredMounts(mounts)
 	for _, v := range vols {
-		vv := verifyVolume(v, mounts)
+		vv := verifyVolume(v, mounts, covered)
 		if !vv.Protected && vv.ExcludedBy == "" {
 			rep.OK = false
 		}
@@ -349,7 +350,7 @@ func within(p, dir string) bool {
 // as a read-only volume, except / and excluded places, and except mounts
 // below another such volume (they are part of its tree).
 func volumesFromMountinfo(mounts []*mountinfo.Info, exclude []string) []volume {
-	covered := visibility(mounts)
+	covered := coveredMounts(mounts)
 	sorted := slices.Clone(mounts)
 	slices.SortStableFunc(sorted, func(a, b *mountinfo.Info) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
 	var vols []volume
@@ -373,9 +374,10 @@ func hasOption(list, opt string) bool {
 	return slices.Contains(strings.Split(list, ","), opt)
 }
 
-// visibility returns the IDs of covered mounts: those with another mount
-// on top at the same mountpoint, and everything that lives in them.
-func visibility(mounts []*mountinfo.Info) map[int]bool {
+// coveredMounts returns the IDs of mounts no path reaches: those with
+// another mount on top at the same mountpoint, and everything that lives
+// in them.
+func coveredMounts(mounts []*mountinfo.Info) map[int]bool {
 	byID := map[int]*mountinfo.Info{}
 	top := map[int]bool{} // has a mount on top of it at the same place
 	for _, m := range mounts {
@@ -386,29 +388,29 @@ func visibility(mounts []*mountinfo.Info) map[int]bool {
 			top[p.ID] = true
 		}
 	}
-	covered := map[int]bool{}
-	var isCovered func(m *mountinfo.Info, seen int) bool
-	isCovered = func(m *mountinfo.Info, seen int) bool {
-		if top[m.ID] {
-			return true
+	// parentOf is the mount m sits in, or nil at the top of the table
+	// (and in a hostile table that loops).
+	parentOf := func(m *mountinfo.Info) *mountinfo.Info {
+		if p, ok := byID[m.Parent]; ok && p.ID != m.ID {
+			return p
 		}
-		p, ok := byID[m.Parent]
-		if !ok || p.ID == m.ID || seen > len(mounts) {
-			return false
-		}
-		if p.Mountpoint == m.Mountpoint {
-			// m is what covers p: m is reachable where p would have been.
-			p2, ok := byID[p.Parent]
-			if !ok || p2.ID == p.ID {
-				return false
-			}
-			return isCovered(p2, seen+1)
-		}
-		return isCovered(p, seen+1)
+		return nil
 	}
+	covered := map[int]bool{}
 	for _, m := range mounts {
-		if isCovered(m, 0) {
-			covered[m.ID] = true
+		// m is reachable when it is the top of its stack and the mount the
+		// bottom of that stack sits in is reachable.
+		for cur, steps := m, 0; cur != nil && steps <= len(mounts); steps++ {
+			if top[cur.ID] {
+				covered[m.ID] = true
+				break
+			}
+			bottom := cur
+			for p := parentOf(bottom); p != nil && p.Mountpoint == bottom.Mountpoint && steps <= len(mounts); p = parentOf(bottom) {
+				bottom = p
+				steps++
+			}
+			cur = parentOf(bottom)
 		}
 	}
 	return covered
@@ -416,7 +418,7 @@ func visibility(mounts []*mountinfo.Info) map[int]bool {
 
 // verifyVolume collects every mount at or under v's destination, as a tree
 // in mount order, and finds the writable ones.
-func verifyVolume(v volume, mounts []*mountinfo.Info) verifiedVolume {
+func verifyVolume(v volume, mounts []*mountinfo.Info, covered map[int]bool) verifiedVolume {
 	vv := verifiedVolume{Destination: v.destination, Source: v.source, Options: v.options, ExcludedBy: v.excludedBy, Writable: []string{}, Mounts: []verifiedMount{}}
 	var under []*mountinfo.Info
 	for _, m := range mounts {
@@ -424,7 +426,6 @@ func verifyVolume(v volume, mounts []*mountinfo.Info) verifiedVolume {
 			under = append(under, m)
 		}
 	}
-	covered := visibility(mounts)
 	inSet := map[int]*mountinfo.Info{}
 	for _, m := range under {
 		inSet[m.ID] = m

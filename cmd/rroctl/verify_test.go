@@ -18,7 +18,8 @@ import (
 // A container's mount table: / read-only, a volume at /vol whose host
 // source held a tmpfs at sub/ holding another at sub/deep, a second
 // volume /data made rro, and /cfg whose writable tmpfs was covered by a
-// read-only one mounted on top at the same place.
+// read-only one mounted on top at the same place, and /st, a stack of
+// three mounts at one place.
 const containerMountinfo = `100 90 0:50 / / ro,relatime - overlay overlay rw,lowerdir=/l
 101 100 0:51 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
 102 100 0:52 / /dev rw,nosuid - tmpfs tmpfs rw,mode=755
@@ -34,6 +35,11 @@ const containerMountinfo = `100 90 0:50 / / ro,relatime - overlay overlay rw,low
 131 130 0:66 / /cfg/inner rw - tmpfs tmpfs rw
 132 130 0:67 / /cfg ro - tmpfs tmpfs rw
 133 132 0:68 / /cfg/x ro - tmpfs tmpfs rw
+140 100 0:70 / /st rw - tmpfs tmpfs rw
+141 140 0:71 / /st ro - tmpfs tmpfs rw
+142 141 0:72 / /st ro - tmpfs tmpfs rw
+143 142 0:73 / /st/in ro - tmpfs tmpfs rw
+144 140 0:74 / /st/old rw - tmpfs tmpfs rw
 `
 
 func parseFixture(t *testing.T) []*mountinfo.Info {
@@ -67,10 +73,16 @@ func TestVerifyVolumeTree(t *testing.T) {
 			"ro  ├── /cfg        tmpfs  tmpfs\n" +
 			"ro  │   └── /cfg/x  tmpfs  tmpfs\n" +
 			"rw  └── /cfg/inner  tmpfs  tmpfs (covered: not reachable, not counted)\n"},
+		{"/st", []string{}, true, "" +
+			"rw  /st                 tmpfs  tmpfs (covered: not reachable, not counted)\n" +
+			"ro  ├── /st             tmpfs  tmpfs (covered: not reachable, not counted)\n" +
+			"ro  │   └── /st         tmpfs  tmpfs\n" +
+			"ro  │       └── /st/in  tmpfs  tmpfs\n" +
+			"rw  └── /st/old         tmpfs  tmpfs (covered: not reachable, not counted)\n"},
 		{"/nothing", []string{}, false, ""},
 	} {
 		t.Run(tc.dest, func(t *testing.T) {
-			v := verifyVolume(volume{destination: tc.dest}, ms)
+			v := verifyVolume(volume{destination: tc.dest}, ms, coveredMounts(ms))
 			if !slices.Equal(v.Writable, tc.writable) || v.Protected != tc.protected {
 				t.Errorf("writable %q protected %v, want %q %v", v.Writable, v.Protected, tc.writable, tc.protected)
 			}
@@ -100,7 +112,7 @@ func TestVolumesFromMountinfo(t *testing.T) {
 	}
 	// Not /: a read-only rootfs is not a volume. Not /vol/b: it is part of
 	// /vol's tree. Not the covered /cfg, but the /cfg on top.
-	want := []string{"/cfg tmpfs", "/data /dev/sda1[/srv/data]", "/vol /dev/sda1[/srv/vol]"}
+	want := []string{"/cfg tmpfs", "/data /dev/sda1[/srv/data]", "/st tmpfs", "/vol /dev/sda1[/srv/vol]"}
 	if !slices.Equal(got, want) {
 		t.Errorf("volumes %q, want %q", got, want)
 	}
@@ -221,4 +233,24 @@ func TestVerifyPid(t *testing.T) {
 			t.Errorf("verify %q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
+}
+
+// TestVerifyHostileMountinfo: parent loops cannot happen in a kernel's
+// table, but a tree walk must not hang or recurse forever on one.
+func TestVerifyHostileMountinfo(t *testing.T) {
+	ms, err := parseMountinfo(strings.NewReader(`1 2 0:1 / /a ro - tmpfs t rw
+2 1 0:2 / /a/b rw - tmpfs t rw
+3 3 0:3 / /a/c rw - tmpfs t rw
+4 5 0:4 / /a ro - tmpfs t rw
+5 4 0:5 / /a ro - tmpfs t rw
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := coveredMounts(ms)
+	v := verifyVolume(volume{destination: "/a"}, ms, covered)
+	if v.Protected {
+		t.Errorf("a loop of mounts verified as protected: %+v", v)
+	}
+	volumesFromMountinfo(ms, nil)
 }
