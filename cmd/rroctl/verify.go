@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,8 @@ func verifyCommand() *cli.Command {
 			"table itself: every mount whose own mount options say ro, except / and the\n" +
 			"excluded destinations (/dev, /proc, /sys by default), and not below another such\n" +
 			"mount.\n\n" +
+			"A destination through a symlink in the rootfs is looked up where the runtime\n" +
+			"mounted it, resolved inside /proc/PID/root as runc resolves it.\n\n" +
 			"Volumes at excluded destinations (the configuration's exclude list) are shown but\n" +
 			"not counted. A mount hidden under another mount at the same place is shown as\n" +
 			"covered and not counted: nothing can reach it by path.\n\n" +
@@ -93,9 +96,12 @@ type verifiedContainer struct {
 }
 
 type verifiedVolume struct {
-	Destination string   `json:"destination"`
-	Source      string   `json:"source,omitempty"`
-	Options     []string `json:"options"`
+	Destination string `json:"destination"`
+	// MountedAt is where the runtime mounted it, when the destination
+	// goes through a symlink in the container's rootfs.
+	MountedAt string   `json:"mountedAt,omitempty"`
+	Source    string   `json:"source,omitempty"`
+	Options   []string `json:"options"`
 	// ExcludedBy is the exclude entry that takes the volume out of the
 	// count, "" when it counts.
 	ExcludedBy string          `json:"excludedBy,omitempty"`
@@ -125,9 +131,10 @@ type verifiedMount struct {
 
 // volume is a read-only volume to verify.
 type volume struct {
-	destination, source string
-	options             []string
-	excludedBy          string
+	// destination is as the config names it; at is where it is mounted.
+	destination, at, source string
+	options                 []string
+	excludedBy              string
 }
 
 func runVerify(c *cli.Context) error {
@@ -175,6 +182,10 @@ func runVerify(c *cli.Context) error {
 		rep.VolumesFrom = "config"
 		if vols, err = volumesFromBundle(bundle, s); err != nil {
 			return inputError("verify: %v", err)
+		}
+		root := fmt.Sprintf("/proc/%d/root", rep.Pid)
+		for i := range vols {
+			vols[i].at = resolveIn(root, vols[i].destination)
 		}
 	} else {
 		rep.VolumesFrom = "mountinfo"
@@ -309,6 +320,44 @@ func volumesFromBundle(bundle string, s *policy.Settings) ([]volume, error) {
 	return vols, nil
 }
 
+// maxSymlinks bounds symlink hops in resolveIn, as the kernel's 40 does.
+const maxSymlinks = 255
+
+// resolveIn resolves dest inside root (a /proc/PID/root) as runc resolves
+// a mount destination in the rootfs (securejoin): each symlink is read and
+// followed as if root were /, and can never leave it. A component that
+// does not exist or cannot be read ends the resolution there. The result
+// is where the runtime mounted the volume, which is what mountinfo shows.
+func resolveIn(root, dest string) string {
+	resolved := "/"
+	todo := strings.Split(path.Clean("/"+dest), "/")
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			resolved = path.Dir(resolved)
+			continue
+		}
+		next := path.Join(resolved, c)
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			resolved = next // not a symlink, or not there: runc would create it
+			continue
+		}
+		if hops++; hops > maxSymlinks {
+			return path.Clean("/" + dest)
+		}
+		if path.IsAbs(target) {
+			resolved = "/"
+		}
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	return resolved
+}
+
 // readOnlyBind reads options as runc does (see rewrite's classify): a
 // bind when any option is bind or rbind, read-only when the last of ro
 // and rw is ro.
@@ -420,9 +469,13 @@ func coveredMounts(mounts []*mountinfo.Info) map[int]bool {
 // in mount order, and finds the writable ones.
 func verifyVolume(v volume, mounts []*mountinfo.Info, covered map[int]bool) verifiedVolume {
 	vv := verifiedVolume{Destination: v.destination, Source: v.source, Options: v.options, ExcludedBy: v.excludedBy, Writable: []string{}, Mounts: []verifiedMount{}}
+	at := v.destination
+	if v.at != "" && v.at != v.destination {
+		at, vv.MountedAt = v.at, v.at
+	}
 	var under []*mountinfo.Info
 	for _, m := range mounts {
-		if within(m.Mountpoint, v.destination) {
+		if within(m.Mountpoint, at) {
 			under = append(under, m)
 		}
 	}
@@ -465,7 +518,7 @@ func verifyVolume(v volume, mounts []*mountinfo.Info, covered map[int]bool) veri
 	for _, r := range roots {
 		walk(r, 0)
 	}
-	vv.Missing = !slices.ContainsFunc(vv.Mounts, func(m verifiedMount) bool { return m.Mountpoint == v.destination && !m.Covered })
+	vv.Missing = !slices.ContainsFunc(vv.Mounts, func(m verifiedMount) bool { return m.Mountpoint == at && !m.Covered })
 	vv.Protected = !vv.Missing && len(vv.Writable) == 0
 	return vv
 }
@@ -489,6 +542,9 @@ func printVerify(out io.Writer, rep verifyReport) {
 	}
 	for _, v := range rep.Volumes {
 		fmt.Fprintf(out, "\nvolume %s", printable(v.Destination))
+		if v.MountedAt != "" {
+			fmt.Fprintf(out, " (mounted at %s: a symlink in the rootfs)", printable(v.MountedAt))
+		}
 		if v.Source != "" {
 			fmt.Fprintf(out, " from %s", printable(v.Source))
 		}
@@ -501,7 +557,7 @@ func printVerify(out io.Writer, rep verifyReport) {
 		case v.ExcludedBy != "":
 			verdict = "not counted: excluded by " + v.ExcludedBy
 		case v.Missing:
-			verdict = "NOT PROTECTED: nothing is mounted at " + printable(v.Destination)
+			verdict = "NOT PROTECTED: nothing is mounted at " + printable(cmp.Or(v.MountedAt, v.Destination))
 		case len(v.Writable) > 0:
 			verdict = "NOT PROTECTED: writable: " + strings.Join(quoteAll(v.Writable), ", ")
 		default:

@@ -254,3 +254,40 @@ func TestVerifyHostileMountinfo(t *testing.T) {
 	}
 	volumesFromMountinfo(ms, nil)
 }
+
+func TestResolveIn(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"run/x", "data", "deep/a/b"} {
+		if err := os.MkdirAll(root+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{
+		"var":        "/",          // absolute: inside root, not the host's /
+		"run-abs":    "/run",       // absolute
+		"rel":        "deep/a",     // relative
+		"up":         "../../data", // cannot climb out of root
+		"loop":       "loop",       // a loop ends at the hop limit
+		"deep/a/sib": "../a/b",
+	} {
+		if err := os.Symlink(target, root+"/"+link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ dest, want string }{
+		{"/run/x", "/run/x"},
+		{"/var/run/x", "/run/x"},
+		{"/run-abs/x", "/run/x"},
+		{"/rel/b", "/deep/a/b"},
+		{"/up", "/data"},
+		{"/deep/a/sib", "/deep/a/b"},
+		{"/missing/dir", "/missing/dir"},
+		{"relative/dest", "/relative/dest"},
+		{"/loop/x", "/loop/x"},
+		{"/data/../run/./x", "/run/x"},
+	} {
+		if got := resolveIn(root, tc.dest); got != tc.want {
+			t.Errorf("resolveIn(%q) = %q, want %q", tc.dest, got, tc.want)
+		}
+	}
+}

@@ -82,6 +82,7 @@ type verifyReport struct {
 	VolumesFrom string
 	Volumes     []struct {
 		Destination string
+		MountedAt   string
 		Options     []string
 		Writable    []string
 		Protected   bool
@@ -262,6 +263,48 @@ func verifyAndCheck(t *testing.T, runtime string) {
 			t.Error("check changed config.json")
 		}
 	})
+}
+
+// TestVerifySymlinkedDestination: a destination that goes through a
+// symlink in the rootfs is mounted where the symlink leads (runc resolves
+// it inside the rootfs); verify looks there.
+func TestVerifySymlinkedDestination(t *testing.T) {
+	fixture.RequireRoot(t)
+	rroRunc, rroctl := fixture.Binaries(t)
+	runc := fixture.Runc(t)
+	vol := fixture.NestedVolume(t)
+	rootfs := fixture.RootfsCopy(t)
+	if err := os.Symlink("/vol", filepath.Join(rootfs, "srv")); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(fixture.ShortTempDir(t), "state")
+	env := env(t)
+	mount := fixture.VolumeMount(vol)
+	mount.Destination = "/srv"
+	for _, tc := range []struct {
+		via      string
+		code     int
+		writable []string
+	}{
+		{runc, 1, []string{"/vol/sub", "/vol/sub/deep"}},
+		{rroRunc, 0, []string{}},
+	} {
+		bundle := fixture.Bundle(t, rootfs, []specs.Mount{mount}, "/bin/sleep", "600")
+		id := fmt.Sprintf("rroctl-e2e-%d-%d", os.Getpid(), seq.Add(1))
+		t.Cleanup(func() { exec.Command(runc, "--root", root, "delete", "--force", id).Run() })
+		if _, errOut, code := run(t, env, tc.via, "--root", root, "run", "--detach", "--bundle", bundle, id); code != 0 {
+			t.Fatalf("%s run: exit %d: %s", tc.via, code, errOut)
+		}
+		out, errOut, code := run(t, env, rroctl, "verify", "--format", "json", "--root", root, id)
+		var rep verifyReport
+		decode(t, "verify", out, &rep)
+		if code != tc.code || len(rep.Volumes) != 1 {
+			t.Fatalf("verify through %s: exit %d, want %d\n%s%s", tc.via, code, tc.code, out, errOut)
+		}
+		if v := rep.Volumes[0]; v.Destination != "/srv" || v.MountedAt != "/vol" || !slices.Equal(v.Writable, tc.writable) || len(v.Mounts) != 3 {
+			t.Errorf("verify through %s: volume %+v, want /srv mounted at /vol, writable %q", tc.via, v, tc.writable)
+		}
+	}
 }
 
 // TestProbe: on this machine runc answers through `features`, crun 1.8.1
