@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Annotations rro-runc reads and writes.
@@ -123,6 +124,7 @@ type Decision struct {
 	Propagation string `json:"propagation,omitempty"`
 
 	candidate bool
+	null      bool // a null element: encoding/json leaves a zero Mount
 	// insertAt is where appended options go: just after the last element
 	// of the options array, so that the existing elements keep their bytes.
 	insertAt int
@@ -150,6 +152,14 @@ type Plan struct {
 	config []byte
 	opts   Options
 	top    span
+	// excludeClean is Exclude without blank entries, each beside its
+	// cleaned form.
+	excludeClean [][2]string
+	// slab backs every Decision's Before, so that reading a config costs
+	// a few allocations per mount, not one per option.
+	slab []string
+	// text is config as a string, made on first use by str.
+	text string
 	// lastTop is the end of the last top-level member's value, where a
 	// new "annotations" member goes.
 	lastTop int
@@ -174,7 +184,26 @@ type Result struct {
 // candidate. It needs no support information, so a caller can skip the
 // probe when NeedsSupport is false.
 func Analyze(config []byte, opts Options) (*Plan, error) {
-	if !json.Valid(config) {
+	p := &Plan{config: config, opts: opts, Policy: opts.Policy, PolicyFrom: "config"}
+	// Mounts are decoded as the one pass over the config meets them.
+	// Their classification waits for the annotations, which may come
+	// later in the document. The capacity is a hint, so that the
+	// decisions are allocated once: every mount is an object, and in a
+	// large config most objects are mounts. Counting one byte is cheap.
+	// Capped, so that a config of braces cannot ask for gigabytes.
+	p.Mounts = make([]Decision, 0, min(bytes.Count(config, []byte{'{'}), 1<<16))
+	var mountsErr error
+	d := doc{
+		mounts: func() { p.Mounts = p.Mounts[:0] },
+		element: func(e *element) {
+			if mountsErr == nil {
+				p.Mounts = append(p.Mounts, Decision{})
+				k := len(p.Mounts) - 1
+				mountsErr = p.readMount(&p.Mounts[k], k, e)
+			}
+		},
+	}
+	if !parse(config, &d) {
 		// Unmarshal validates before it decodes, so this costs a second
 		// scan, not a decode, and yields the offset of the first error.
 		err := json.Unmarshal(config, new(struct{}))
@@ -188,9 +217,8 @@ func Analyze(config []byte, opts Options) (*Plan, error) {
 	if config[start] != '{' {
 		return nil, fmt.Errorf("%w: the top level is %s, not an object", ErrInvalidConfig, kind(config[start]))
 	}
-	p := &Plan{config: config, opts: opts, Policy: opts.Policy, PolicyFrom: "config"}
-	p.top = span{start, valueEnd(config, start)}
-	top := members(config, p.top, nil)
+	p.top = span{start, d.topEnd}
+	top := d.top
 	if len(top) > 0 {
 		p.lastTop = top[len(top)-1].val.end
 	}
@@ -206,7 +234,7 @@ func Analyze(config []byte, opts Options) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if err := p.readMounts(top); err != nil {
+	if err := p.readMounts(&d, mountsErr); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -290,141 +318,154 @@ func (p *Plan) applyAnnotations(a map[string]string) error {
 	return nil
 }
 
-func (p *Plan) readMounts(top []member) error {
+func (p *Plan) readMounts(d *doc, mountsErr error) error {
 	// Only the last "mounts" member counts, but encoding/json decodes
 	// every one into the same slice, reusing its elements: a second array
 	// would inherit fields from the first. After null or [] the slice is
 	// fresh, so only those may come before the last.
 	var last *member
-	for i := range top {
-		m := &top[i]
+	for i := range d.top {
+		m := &d.top[i]
 		if !m.is("mounts") {
 			continue
 		}
 		switch c := p.config[m.val.start]; c {
 		case '[', 'n':
 		default:
+			p.Mounts = nil
 			return fmt.Errorf("%w: mounts is %s, not an array", ErrInvalidConfig, kind(c))
 		}
-		if last != nil && p.config[last.val.start] == '[' && len(elements(p.config, last.val, nil)) > 0 {
+		if last != nil && last.n > 0 {
+			p.Mounts = nil
 			return fmt.Errorf("%w: mounts appears more than once (as %s and %s): runc would merge the arrays element by element, so which options it uses cannot be told",
 				ErrInvalidConfig, last.key, m.key)
 		}
 		last = m
 	}
-	if last == nil || p.config[last.val.start] == 'n' {
+	if mountsErr != nil {
+		p.Mounts = nil
+		return mountsErr
+	}
+	if len(p.Mounts) == 0 {
+		p.Mounts = nil
 		return nil
 	}
-	els := elements(p.config, last.val, nil)
-	p.Mounts = make([]Decision, len(els))
-	var scratch []member
-	for i, el := range els {
-		var err error
-		scratch, err = p.readMount(&p.Mounts[i], i, el, scratch[:0])
-		if err != nil {
-			p.Mounts = nil
-			return err
+	p.cleanExclude()
+	for i := range p.Mounts {
+		if !p.Mounts[i].null {
+			p.Mounts[i].classify(p.excludeClean)
 		}
 	}
 	return nil
 }
 
-// readMount fills d from mounts[i]. scratch is reused between mounts so
-// that a config of many mounts does not allocate a member list for each.
-func (p *Plan) readMount(d *Decision, i int, el span, scratch []member) ([]member, error) {
+// str decodes the string literal at s. Most need no decoding, and are
+// then cut from text, one copy of the whole config: a handful of objects
+// for the garbage collector to mark, not three per mount.
+func (p *Plan) str(s span) string {
+	inner := p.config[s.start+1 : s.end-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		if p.text == "" {
+			p.text = string(p.config)
+		}
+		return p.text[s.start+1 : s.end-1]
+	}
+	return decodeString(p.config[s.start:s.end])
+}
+
+// cleanExclude prepares the exclusion list once, not once per mount.
+func (p *Plan) cleanExclude() {
+	p.excludeClean = p.excludeClean[:0]
+	for _, e := range p.Exclude {
+		if strings.TrimSpace(e) != "" {
+			p.excludeClean = append(p.excludeClean, [2]string{e, path.Clean("/" + e)})
+		}
+	}
+}
+
+// readMount fills d from mounts[i], recorded by parse as e.
+func (p *Plan) readMount(d *Decision, i int, e *element) error {
 	d.Index = i
-	switch c := p.config[el.start]; c {
+	switch c := p.config[e.start]; c {
 	case '{':
 	case 'n':
 		// encoding/json leaves a null element as a zero Mount; runc then
 		// fails on its empty destination, which is not for rro-runc to say.
-		d.Reason = "null entry"
-		return scratch, nil
+		d.Reason, d.null = "null entry", true
+		return nil
 	default:
-		return scratch, fmt.Errorf("%w: mounts[%d] is %s, not an object", ErrInvalidConfig, i, kind(c))
+		return fmt.Errorf("%w: mounts[%d] is %s, not an object", ErrInvalidConfig, i, kind(c))
 	}
-	ms := members(p.config, el, scratch)
-	var optionsAt *member
-	for j := range ms {
-		m := &ms[j]
-		var dst *string
-		var name string
-		switch {
-		case m.is("destination"):
-			dst, name = &d.Destination, "destination"
-		case m.is("source"):
-			dst, name = &d.Source, "source"
-		case m.is("type"):
-			dst, name = &d.Type, "type"
-		case m.is("options"):
-			optionsAt = m
-			continue
-		default:
-			continue
-		}
-		// Every duplicate is decoded in order, and null keeps the value
-		// before it, as encoding/json does.
-		switch p.config[m.val.start] {
-		case '"':
-			*dst = decodeString(p.config[m.val.start:m.val.end])
-		case 'n':
-		default:
-			return ms, fmt.Errorf("%w: mounts[%d]%s: %s is %s, not a string",
-				ErrInvalidConfig, i, at(d.Destination), name, kind(p.config[m.val.start]))
+	for f, dst := range [...]*string{fDestination: &d.Destination, fSource: &d.Source, fType: &d.Type} {
+		if s := e.fields[f]; dst != nil && s.end > 0 {
+			*dst = p.str(s)
 		}
 	}
-	// Options are checked after the destination is known, so that the
-	// error names the mount. Earlier duplicates are checked too: runc
-	// decodes them all and fails on any bad one.
-	for j := range ms {
-		m := &ms[j]
-		if !m.is("options") {
-			continue
+	fail := func(err error) error {
+		return fmt.Errorf("%w: mounts[%d]%s: %w", ErrInvalidConfig, i, at(d.Destination), err)
+	}
+	if e.bad != fNone {
+		return fail(fmt.Errorf("%s is %s, not a string", fieldNames[e.bad], kind(p.config[e.badAt])))
+	}
+	if e.nOptions > 1 {
+		// runc decodes every duplicate and fails on any bad one; only
+		// the last one's elements survive. Rare, so a second look.
+		slab := len(p.slab)
+		for _, m := range members(p.config, e.span, nil) {
+			if m.is("options") {
+				if _, _, err := p.readOptions(m.val); err != nil {
+					return fail(err)
+				}
+			}
 		}
-		opts, insertAt, err := p.readOptions(m.val)
-		if err != nil {
-			return ms, fmt.Errorf("%w: mounts[%d]%s: %w", ErrInvalidConfig, i, at(d.Destination), err)
-		}
-		if m == optionsAt {
-			// A later array overwrites an earlier one element by element
-			// and is then truncated to its own length: the last one wins.
-			d.Before, d.insertAt = opts, insertAt
+		p.slab = p.slab[:slab]
+	}
+	if s := e.fields[fOptions]; s.end > 0 {
+		var err error
+		if d.Before, d.insertAt, err = p.readOptions(s); err != nil {
+			return fail(err)
 		}
 	}
 	d.After = d.Before
-	d.classify(p.Exclude)
-	return ms, nil
+	return nil
 }
 
 // readOptions decodes an options value, which must be null or an array of
-// strings, and returns where options would be appended.
+// strings, and returns where options would be appended. The strings go
+// into one slab shared by all mounts, capped so that appending to one
+// mount's list copies it rather than overwriting the next.
 func (p *Plan) readOptions(s span) ([]string, int, error) {
-	switch c := p.config[s.start]; c {
+	b := p.config
+	switch c := b[s.start]; c {
 	case 'n':
 		return nil, -1, nil
 	case '[':
 	default:
 		return nil, -1, fmt.Errorf("options is %s, not an array of strings", kind(c))
 	}
-	var out []string
+	first := len(p.slab)
 	insertAt := -1
-	i := skipSpace(p.config, s.start+1)
-	for k := 0; i < s.end && p.config[i] != ']'; k++ {
-		end := valueEnd(p.config, i)
-		if p.config[i] != '"' {
-			return nil, -1, fmt.Errorf("options[%d] is %s, not a string", k, kind(p.config[i]))
+	i := skipSpace(b, s.start+1)
+	for k := 0; i < s.end && b[i] != ']'; k++ {
+		end := valueEnd(b, i)
+		if b[i] != '"' {
+			p.slab = p.slab[:first]
+			return nil, -1, fmt.Errorf("options[%d] is %s, not a string", k, kind(b[i]))
 		}
-		out = append(out, decodeString(p.config[i:end]))
+		if len(p.slab) == cap(p.slab) {
+			p.slab = slices.Grow(p.slab, max(len(p.slab), 64)) // double, see parse
+		}
+		p.slab = append(p.slab, decodeString(b[i:end]))
 		insertAt = end
-		i = skipSpace(p.config, end)
-		if i < s.end && p.config[i] == ',' {
-			i = skipSpace(p.config, i+1)
+		i = skipSpace(b, end)
+		if i < s.end && b[i] == ',' {
+			i = skipSpace(b, i+1)
 		}
 	}
-	if out == nil {
-		out = []string{} // [] is not null: keep the difference visible in Before
+	if len(p.slab) == first {
+		return []string{}, -1, nil // [] is not null: keep the difference visible in Before
 	}
-	return out, insertAt, nil
+	return p.slab[first:len(p.slab):len(p.slab)], insertAt, nil
 }
 
 // at formats a destination for an error message: " (/data)", quoted when
@@ -452,7 +493,7 @@ func (d *Decision) where() string {
 // and neither clears a flag, so a mount is recursive when any option is
 // rbind; "ro" sets and "rw" clears MS_RDONLY, so the last of them wins;
 // the last propagation option is the one that ends up applied.
-func (d *Decision) classify(exclude []string) {
+func (d *Decision) classify(exclude [][2]string) {
 	var bind, recursive, readOnly bool
 	var recursiveMode string
 	for _, o := range d.Before {
@@ -492,16 +533,20 @@ func (d *Decision) classify(exclude []string) {
 
 // excludedBy returns the exclude entry covering dest, or "". Paths are
 // compared cleaned and rooted, as runc resolves a relative destination
-// against the container's root.
-func excludedBy(dest string, exclude []string) string {
-	dest = path.Clean("/" + dest)
+// against the container's root. exclude holds {entry, cleaned entry}.
+func excludedBy(dest string, exclude [][2]string) string {
+	if len(exclude) == 0 {
+		return ""
+	}
+	if strings.HasPrefix(dest, "/") {
+		dest = path.Clean(dest) // no allocation when already clean
+	} else {
+		dest = path.Clean("/" + dest)
+	}
 	for _, e := range exclude {
-		if strings.TrimSpace(e) == "" {
-			continue
-		}
-		c := path.Clean("/" + e)
-		if dest == c || c == "/" || strings.HasPrefix(dest, c+"/") {
-			return e
+		c := e[1]
+		if dest == c || c == "/" || len(dest) > len(c) && dest[len(c)] == '/' && dest[:len(c)] == c {
+			return e[0]
 		}
 	}
 	return ""
@@ -528,7 +573,24 @@ func (p *Plan) Apply(s Support) (*Result, error) {
 	}
 	strict := p.Policy == Enabled && p.opts.Propagation == Strict
 	var unsupported, badPropagation []string
+	// Sized up front: with 10,000 mounts, growing these by append costs
+	// more than filling them.
 	var edits []edit
+	var after []string
+	if p.Policy != Disabled && s.Supported {
+		n, size := 0, 0
+		for i := range p.Mounts {
+			if p.Mounts[i].candidate {
+				n++
+				size += len(p.Mounts[i].Before) + len(addRROPrivate)
+			}
+		}
+		if n > 0 {
+			edits = make([]edit, 0, n+1)
+			res.Applied = make([]string, 0, n)
+			after = make([]string, 0, size)
+		}
+	}
 	for i := range res.Mounts {
 		d := &res.Mounts[i]
 		if !d.candidate {
@@ -546,7 +608,7 @@ func (p *Plan) Apply(s Support) (*Result, error) {
 			d.Reason = reason
 			continue
 		}
-		add := []string{"rro"}
+		add, text, why := addRRO, insRRO, "added rro"
 		switch d.Propagation {
 		case "private", "rprivate", "unbindable", "runbindable":
 			// Nothing can propagate in: rro holds for the container's life.
@@ -554,7 +616,7 @@ func (p *Plan) Apply(s Support) (*Result, error) {
 			if strict {
 				// runc's default is rslave: a host mount appearing later
 				// under the source would propagate in writable.
-				add = append(add, "rprivate")
+				add, text, why = addRROPrivate, insRROPrivate, "added rro,rprivate: runc's default propagation is rslave"
 			}
 		default: // slave, rslave, shared, rshared
 			if strict {
@@ -564,10 +626,12 @@ func (p *Plan) Apply(s Support) (*Result, error) {
 				continue
 			}
 		}
-		d.After = append(slices.Clip(d.Before), add...)
-		d.Action, d.Reason = Rewritten, "added "+strings.Join(add, ",")
+		first := len(after)
+		after = append(append(after, d.Before...), add...)
+		d.After = after[first:len(after):len(after)]
+		d.Action, d.Reason = Rewritten, why
 		res.Applied = append(res.Applied, d.Destination)
-		edits = append(edits, insert(d.insertAt, appendOptions(nil, add)))
+		edits = append(edits, insert(d.insertAt, text))
 	}
 	if len(unsupported) > 0 {
 		res.Applied = nil
@@ -595,13 +659,14 @@ func joinMounts(list []string) string {
 	return "mounts " + strings.Join(list, ", ")
 }
 
-func appendOptions(b []byte, add []string) []byte {
-	for _, o := range add {
-		b = append(b, ',')
-		b = append(b, marshalString(o)...)
-	}
-	return b
-}
+// What Apply appends, as options and as the bytes inserted after the last
+// existing option. Shared and never written to: After is a fresh copy.
+var (
+	addRRO        = []string{"rro"}
+	addRROPrivate = []string{"rro", "rprivate"}
+	insRRO        = []byte(`,"rro"`)
+	insRROPrivate = []byte(`,"rro","rprivate"`)
+)
 
 // annotationEdit sets org.rro-runc.applied in the last annotations object,
 // the one whose keys win when runc merges duplicates.

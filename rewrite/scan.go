@@ -21,6 +21,7 @@ type span struct{ start, end int }
 type member struct {
 	key []byte
 	val span
+	n   int // for a top-level "mounts" array: how many elements it has
 }
 
 // is reports whether the member would fill the struct field whose JSON
@@ -115,8 +116,16 @@ func stringEnd(b []byte, i int) int {
 // members appends an object's members, in document order, to dst.
 // s must span an object.
 func members(b []byte, s span, dst []member) []member {
-	i := skipSpace(b, s.start+1)
-	for i < s.end && b[i] == '"' {
+	dst, _ = object(b, s.start, dst)
+	return dst
+}
+
+// object appends the members of the object that starts at b[start] to
+// dst and returns them with the index just after the object: one pass,
+// where members after valueEnd would make two.
+func object(b []byte, start int, dst []member) ([]member, int) {
+	i := skipSpace(b, start+1)
+	for i < len(b) && b[i] == '"' {
 		kEnd := stringEnd(b, i)
 		key := b[i:kEnd]
 		i = skipSpace(b, kEnd) + 1 // past ':'
@@ -124,25 +133,20 @@ func members(b []byte, s span, dst []member) []member {
 		vEnd := valueEnd(b, i)
 		dst = append(dst, member{key: key, val: span{i, vEnd}})
 		i = skipSpace(b, vEnd)
-		if i < s.end && b[i] == ',' {
+		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
-	return dst
+	return dst, min(i+1, len(b)) // past '}'
 }
 
-// elements appends an array's elements to dst. s must span an array.
-func elements(b []byte, s span, dst []span) []span {
-	i := skipSpace(b, s.start+1)
-	for i < s.end && b[i] != ']' {
-		end := valueEnd(b, i)
-		dst = append(dst, span{i, end})
-		i = skipSpace(b, end)
-		if i < s.end && b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
+// appendDecoded appends the decoded string literal lit to dst.
+func appendDecoded(dst, lit []byte) []byte {
+	inner := lit[1 : len(lit)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return append(dst, inner...)
 	}
-	return dst
+	return append(dst, decodeString(lit)...)
 }
 
 // decodeString decodes a string literal as encoding/json would, including
@@ -167,6 +171,18 @@ func decodeString(lit []byte) string {
 			return "private"
 		case "rslave":
 			return "rslave"
+		case "slave":
+			return "slave"
+		case "rshared":
+			return "rshared"
+		case "shared":
+			return "shared"
+		case "runbindable":
+			return "runbindable"
+		case "unbindable":
+			return "unbindable"
+		case "rrw":
+			return "rrw"
 		case "rro":
 			return "rro"
 		case "nosuid":
