@@ -35,6 +35,10 @@ func main() {
 		EnableBashCompletion: true,
 		Commands:             commands(),
 		ExitErrHandler:       func(*cli.Context, error) {},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(os.Stderr, "rroctl: unknown command %q (see rroctl --help)\n", name)
+			os.Exit(exitInput)
+		},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "rroctl:", err)
