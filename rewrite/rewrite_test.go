@@ -622,3 +622,44 @@ func TestActionString(t *testing.T) {
 		t.Fatalf("JSON %s, %v", b, err)
 	}
 }
+
+func TestMarshalString(t *testing.T) {
+	for _, s := range []string{"", "/vol", "/a<b>&", "/q\"uote", `/back\slash`, "/tab\there", "/nl\n", "\x00\x1f", "/é☃😀", "/\u2028\u2029", "/bad\xffutf8", "/a,/b"} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		if got, want := string(marshalString(s)), strings.TrimSuffix(buf.String(), "\n"); got != want {
+			t.Errorf("marshalString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestMemberIs(t *testing.T) {
+	tests := []struct {
+		key   string
+		field string
+		want  bool
+	}{
+		{`"mounts"`, "mounts", true},
+		{`"MOUNTS"`, "mounts", true},
+		{`"MoUnTs"`, "mounts", true},
+		{`"mount"`, "mounts", false},
+		{`"mountsx"`, "mounts", false},
+		{`"mount_"`, "mounts", false},
+		{`"mount@"`, "mounts", false},
+		{`"m\u006funts"`, "mounts", true},
+		{`"mountſ"`, "mounts", true},
+		{`"mountß"`, "mounts", false},
+		{`"ﬆ"`, "st", false},
+		{`""`, "mounts", false},
+	}
+	for _, tt := range tests {
+		m := member{key: []byte(tt.key)}
+		var decoded string
+		_ = json.Unmarshal([]byte(tt.key), &decoded)
+		if got := m.is(tt.field); got != tt.want || got != strings.EqualFold(decoded, tt.field) {
+			t.Errorf("%s.is(%q) = %v, want %v", tt.key, tt.field, got, tt.want)
+		}
+	}
+}

@@ -25,15 +25,29 @@ type member struct {
 }
 
 // is reports whether the member would fill the struct field whose JSON
-// name is field. encoding/json, and therefore runc, matches field names
-// case-insensitively with Unicode simple folding (bytes.EqualFold), so
-// "Mounts" and even "mountſ" fill Spec.Mounts.
+// name is field, which must be lowercase ASCII letters. encoding/json,
+// and therefore runc, matches field names case-insensitively with
+// Unicode simple folding (bytes.EqualFold), so "Mounts" and even
+// "mountſ" fill Spec.Mounts.
 func (m member) is(field string) bool {
 	raw := m.key[1 : len(m.key)-1]
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return bytes.EqualFold(raw, []byte(field))
+	if len(raw) == len(field) {
+		i := 0
+		for i < len(raw) && raw[i]|0x20 == field[i] {
+			i++
+		}
+		if i == len(raw) {
+			return true
+		}
 	}
-	return bytes.EqualFold([]byte(decodeString(m.key)), []byte(field))
+	// Only escapes or non-ASCII letters (ſ folds to s) can still match;
+	// this check keeps the common mismatch free of decoding.
+	for _, c := range raw {
+		if c >= 0x80 || c == '\\' {
+			return bytes.EqualFold([]byte(decodeString(m.key)), []byte(field))
+		}
+	}
+	return false
 }
 
 // isExact reports whether the member has exactly this key, which is how

@@ -26,9 +26,8 @@ const (
 
 var fieldNames = [nFields]string{"", "destination", "source", "type", "options"}
 
-// element is one mounts[] element. It holds no pointers, so that growing
-// a slice of 10,000 of them is a plain copy the garbage collector does
-// not scan.
+// element is one mounts[] element as parse saw it: where it is, and where
+// the values of the fields rro-runc reads are.
 type element struct {
 	span
 	// fields holds, per field, the span of the value encoding/json ends
@@ -229,17 +228,31 @@ func parse(b []byte, d *doc) bool {
 // valid is parse without recording, for tests and callers that only ask.
 func valid(b []byte) bool { return parse(b, nil) }
 
+// plain marks the bytes a string may hold without a closer look: not a
+// control character, quote or backslash. One table lookup per byte is
+// what makes the scan of a config's many short strings fast.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // stringLit checks the string literal at b[i] and returns the index after
 // it, or -1.
 func stringLit(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c == '"':
-			return i + 1
-		case c < 0x20:
+	i++
+	for {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
 			return -1
-		case c == '\\':
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
 			i++
 			if i >= len(b) {
 				return -1
@@ -254,9 +267,11 @@ func stringLit(b []byte, i int) int {
 			default:
 				return -1
 			}
+			i++
+		default: // a control character
+			return -1
 		}
 	}
-	return -1
 }
 
 func isHex(c byte) bool {
