@@ -301,6 +301,16 @@ func TestSupport(t *testing.T) {
 	}
 }
 
+func TestUnsupportedNamesTheMount(t *testing.T) {
+	cfg := config("", mount("/dev/shm", "rbind", "ro"), mount("/data", "rbind", "ro"))
+	p := mustAnalyze(t, cfg, Options{Policy: Enabled, Exclude: DefaultExclude})
+	_, err := p.Apply(Support{Reason: "kernel 5.4 has no mount_setattr"})
+	want := "container refused: recursive read-only not supported: policy Enabled (from config) needs rro, but kernel 5.4 has no mount_setattr; refusing to start with mount /data (mounts[1]) not recursively read-only"
+	if !errors.Is(err, ErrUnsupported) || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+}
+
 func TestExclude(t *testing.T) {
 	tests := []struct {
 		dest     string

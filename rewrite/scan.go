@@ -154,15 +154,6 @@ func object(b []byte, start int, dst []member) ([]member, int) {
 	return dst, min(i+1, len(b)) // past '}'
 }
 
-// appendDecoded appends the decoded string literal lit to dst.
-func appendDecoded(dst, lit []byte) []byte {
-	inner := lit[1 : len(lit)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return append(dst, inner...)
-	}
-	return append(dst, decodeString(lit)...)
-}
-
 // decodeString decodes a string literal as encoding/json would, including
 // its replacement of invalid UTF-8 by U+FFFD. The common case, no escapes
 // and valid UTF-8, is a plain copy; mount options that rro-runc looks at
