@@ -16,9 +16,11 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/rro-runc/rro-runc/rewrite"
 )
@@ -142,7 +144,7 @@ func RuntimeName(o Overrides, getenv func(string) string) string {
 		return v
 	}
 	path, _, _ := configFile(o, getenv)
-	src, err := os.ReadFile(path)
+	src, err := readConfigFile(path)
 	if err != nil {
 		return ""
 	}
@@ -165,7 +167,7 @@ func configFile(o Overrides, getenv func(string) string) (path string, src Sourc
 
 func readFile(path string, explicit bool) (*fileSettings, bool, error) {
 	var f fileSettings
-	src, err := os.ReadFile(path)
+	src, err := readConfigFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !explicit {
 			return &f, false, nil
@@ -202,6 +204,31 @@ func readFile(path string, explicit bool) (*fileSettings, bool, error) {
 		}
 	}
 	return &f, true, nil
+}
+
+// maxFileSize bounds the configuration file; five keys fit in far less.
+const maxFileSize = 1 << 20
+
+// readConfigFile reads a regular file without ever blocking: a FIFO or a
+// device put where the configuration belongs must not hang every state
+// and kill on the node.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > maxFileSize {
+		return nil, fmt.Errorf("%d bytes, over the %d byte limit", fi.Size(), maxFileSize)
+	}
+	return io.ReadAll(io.LimitReader(f, maxFileSize))
 }
 
 func (s *Settings) applyFile(f *fileSettings) error {

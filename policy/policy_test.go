@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rro-runc/rro-runc/rewrite"
 )
@@ -164,6 +166,33 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadNeverBlocks: a FIFO or a device where the file belongs is an
+// error, not a hang of every runtime call on the node.
+func TestLoadNeverBlocks(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "config.toml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero", t.TempDir()} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(Overrides{Config: path}, envOf(nil))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrConfigFile) || !strings.Contains(err.Error(), path) {
+				t.Errorf("Load(%s) = %v, want ErrConfigFile naming it", path, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) blocked", path)
+		}
+		if got := RuntimeName(Overrides{Config: path}, envOf(nil)); got != "" {
+			t.Errorf("RuntimeName(%s) = %q", path, got)
+		}
 	}
 }
 

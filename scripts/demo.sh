@@ -58,7 +58,8 @@ echo "1) plain runc ($RUNC):"
 "$RUNC" --root "$W/state" run --bundle "$W/plain" demo-plain
 echo
 echo "2) rro-runc ($RRO_RUNC), real runtime $RUNC:"
-RRO_RUNC_CONFIG=/dev/null RRO_RUNC_RUNTIME="$RUNC" "$RRO_RUNC" --root "$W/state" run --bundle "$W/rro" demo-rro
+: >"$W/rro-runc.toml"
+RRO_RUNC_CONFIG="$W/rro-runc.toml" RRO_RUNC_RUNTIME="$RUNC" "$RRO_RUNC" --root "$W/state" run --bundle "$W/rro" demo-rro
 echo
 echo "rro-runc's change to config.json (the /vol mount):"
 grep -o '"options": *\[[^]]*"rro"[^]]*\]' "$W/rro/config.json" | sed 's/^/  /' || true
