@@ -146,7 +146,8 @@ type Plan struct {
 	// container's org.rro-runc.exclude annotation.
 	Exclude []string
 	// Mounts has one Decision per mounts[] entry, in order. Its Actions
-	// are preliminary (all Unchanged) until Apply.
+	// are preliminary (all Unchanged) until Apply, which fills them in
+	// place and returns the same slice as Result.Mounts.
 	Mounts []Decision
 
 	config []byte
@@ -529,9 +530,11 @@ func (d *Decision) classify(exclude [][2]string) {
 			return
 		}
 		d.candidate = true
-		d.Reason = "read-only recursive bind"
+		d.Reason = reasonCandidate
 	}
 }
+
+const reasonCandidate = "read-only recursive bind"
 
 // excludedBy returns the exclude entry covering dest, or "". Paths are
 // compared cleaned and rooted, as runc resolves a relative destination
@@ -567,8 +570,18 @@ func (p *Plan) NeedsSupport() bool {
 // builds the new config.json. On error the Result still carries the
 // decisions, with Refused on the mounts that caused it, and the input
 // config unchanged.
+//
+// The decisions are made in place: Result.Mounts is Plan.Mounts, not a
+// copy, because copying 10,000 decisions costs a quarter of the whole
+// rewrite. Apply may be called again, with other support; each call
+// starts from the analysed state and overwrites the previous outcome.
 func (p *Plan) Apply(s Support) (*Result, error) {
-	res := &Result{Config: p.config, Policy: p.Policy, Mounts: slices.Clone(p.Mounts)}
+	for i := range p.Mounts {
+		if d := &p.Mounts[i]; d.candidate {
+			d.Action, d.After, d.Reason = Unchanged, d.Before, reasonCandidate
+		}
+	}
+	res := &Result{Config: p.config, Policy: p.Policy, Mounts: p.Mounts}
 	reason := s.Reason
 	if reason == "" && !s.Supported {
 		reason = "kernel and runtime support for rro unknown"

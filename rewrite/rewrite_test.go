@@ -606,18 +606,28 @@ func TestNoMounts(t *testing.T) {
 	}
 }
 
-func TestApplyTwiceFromOnePlan(t *testing.T) {
-	cfg := config("", mount("/v", "rbind", "ro"))
-	p := mustAnalyze(t, cfg, Options{Policy: IfPossible})
+func TestApplyAgain(t *testing.T) {
+	cfg := config("", mount("/v", "rbind", "ro"), mount("/w", "rbind", "rw"))
 	before := string(cfg)
-	r1, _ := p.Apply(Support{Reason: "none"})
-	r2, _ := p.Apply(supported)
-	r3, _ := p.Apply(Support{Reason: "none"})
-	if r1.Changed || !r2.Changed || r3.Changed || string(cfg) != before {
-		t.Fatalf("Apply is not independent of earlier calls: %v %v %v", r1.Changed, r2.Changed, r3.Changed)
+	p := mustAnalyze(t, cfg, Options{Policy: IfPossible})
+	for i, s := range []Support{{Reason: "none"}, supported, {Reason: "none"}, supported} {
+		res, err := p.Apply(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.Mounts[0]
+		if res.Changed != s.Supported || (d.Action == Rewritten) != s.Supported || len(d.After) != 2+len(res.Applied) {
+			t.Fatalf("call %d: Changed=%v Action=%v After=%q Applied=%q: it depends on an earlier call", i, res.Changed, d.Action, d.After, res.Applied)
+		}
+		if !s.Supported && d.Reason != "none" {
+			t.Fatalf("call %d: Reason %q", i, d.Reason)
+		}
+		if res.Mounts[1].Reason != "read-write" || &res.Mounts[0] != &p.Mounts[0] {
+			t.Fatalf("call %d: decisions not shared or non-candidate touched", i)
+		}
 	}
-	if p.Mounts[0].Action != Unchanged || len(p.Mounts[0].After) != 2 {
-		t.Fatalf("Apply modified the plan: %+v", p.Mounts[0])
+	if string(cfg) != before {
+		t.Fatal("Apply modified the input")
 	}
 }
 

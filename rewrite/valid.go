@@ -53,26 +53,53 @@ func parse(b []byte, d *doc) bool {
 	var stack []byte       // '{' or '[' per open container
 	inMounts := false      // inside the value of a top-level "mounts" member
 	field, fieldStart := fNone, 0
-	// mountPath reports whether the innermost containers are, from the
-	// top, {, [ and then rest: a place inside a mounts array.
-	mountPath := func(rest string) bool {
-		if !inMounts || len(stack) != 2+len(rest) || stack[1] != '[' {
-			return false
+	// loc says which container the scan is directly inside, kept up to
+	// date on every push and pop so that recording is a switch on it.
+	const (
+		locNone   = iota // no container: the top-level value
+		locTop           // the top-level object
+		locMounts        // the array value of a top-level "mounts" member
+		locMount         // an object element of that array
+		locOther
+	)
+	loc := locNone
+	push := func(c byte) {
+		switch {
+		case loc == locNone && c == '{':
+			loc = locTop
+		case loc == locTop && c == '[' && inMounts:
+			loc = locMounts
+		case loc == locMounts && c == '{':
+			loc = locMount
+		default:
+			loc = locOther
 		}
-		return rest == "" || stack[2] == rest[0]
+	}
+	pop := func() { // after the stack lost its innermost container
+		switch {
+		case len(stack) == 0:
+			loc = locNone
+		case len(stack) == 1 && stack[0] == '{':
+			loc = locTop
+		case len(stack) == 2 && inMounts && stack[0] == '{' && stack[1] == '[':
+			loc = locMounts
+		case len(stack) == 3 && inMounts && stack[0] == '{' && stack[1] == '[' && stack[2] == '{':
+			loc = locMount
+		default:
+			loc = locOther
+		}
 	}
 	// key records the key literal b[i:end].
 	key := func(i, end int) {
-		switch {
-		case len(stack) == 1:
+		switch loc {
+		case locTop:
 			m := member{key: b[i:end]}
 			if m.is("mounts") {
 				inMounts = true
-				m.n = 0
 				d.mounts()
 			}
 			d.top = append(d.top, m)
-		case mountPath("{"):
+		case locMount:
 			m := member{key: b[i:end]}
 			field = fNone
 			for f := fDestination; f < nFields; f++ {
@@ -86,31 +113,30 @@ func parse(b []byte, d *doc) bool {
 	if d == nil {
 		key = func(int, int) {}
 	}
-	// valueStart and valueEnd record where the value at the current depth
-	// begins and ends.
+	// valueStart and valueEnd record where the value directly inside the
+	// current container begins and ends.
 	valueStart := func(i int) {
-		switch {
-		case len(stack) == 1 && stack[0] == '{':
+		switch loc {
+		case locTop:
 			d.top[len(d.top)-1].val.start = i
-		case mountPath(""):
+		case locMounts:
 			d.cur = element{span: span{start: i}}
-		case mountPath("{"):
+		case locMount:
 			fieldStart = i
 		}
 	}
 	valueEnd := func(i int) {
-		switch {
-		case len(stack) == 0:
+		switch loc {
+		case locNone:
 			d.topEnd = i
-		case len(stack) == 1 && stack[0] == '{':
-			t := &d.top[len(d.top)-1]
-			t.val.end = i
+		case locTop:
+			d.top[len(d.top)-1].val.end = i
 			inMounts = false
-		case mountPath(""):
+		case locMounts:
 			d.cur.end = i
 			d.top[len(d.top)-1].n++
 			d.element(&d.cur)
-		case mountPath("{"):
+		case locMount:
 			e := &d.cur
 			switch {
 			case field == fOptions:
@@ -159,9 +185,11 @@ func parse(b []byte, d *doc) bool {
 				return false
 			}
 			stack = append(stack, c)
+			push(c)
 			i = skipSpace(b, i+1)
 			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
 				stack = stack[:len(stack)-1]
+				pop()
 				i++
 				break // an empty container is a complete value
 			}
@@ -217,6 +245,7 @@ func parse(b []byte, d *doc) bool {
 			}
 			if top == '{' && b[i] == '}' || top == '[' && b[i] == ']' {
 				stack = stack[:len(stack)-1]
+				pop()
 				i++
 				continue
 			}
