@@ -6,12 +6,13 @@ import (
 	"unicode/utf8"
 )
 
-// The scanner below walks JSON that json.Valid has already accepted. It
-// finds the byte spans of values without decoding them, so that whatever
-// rro-runc does not change is copied byte for byte, and so that a config
-// of 10,000 mounts costs a few linear passes and no per-token allocation.
-// Because the input is known to be valid, the functions trust its shape
-// and only guard against running off the end.
+// The helpers below walk JSON that parse (valid.go) has already accepted,
+// for the few places that look again after the one recording pass: an
+// options array, the annotations object, duplicate options. They find
+// the byte spans of values without decoding them, so that whatever
+// rro-runc does not change is copied byte for byte. Because the input is
+// known to be valid, they trust its shape and only guard against running
+// off the end.
 
 // span is the half-open byte range [start, end) of one JSON value.
 type span struct{ start, end int }
