@@ -1,9 +1,6 @@
 package rewrite
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Sentinel errors, kept in one place so callers can tell failures apart
 // with errors.Is. Every error returned by this package wraps one of them
@@ -22,8 +19,15 @@ var (
 	// ErrRefused: the container must not start. Wrapped by the two below.
 	ErrRefused = errors.New("container refused")
 	// ErrUnsupported: policy Enabled, but the kernel or runtime cannot do rro.
-	ErrUnsupported = fmt.Errorf("%w: recursive read-only not supported", ErrRefused)
+	ErrUnsupported error = &refusal{"recursive read-only not supported"}
 	// ErrPropagation: policy Enabled with strict propagation, and a mount
 	// whose propagation would let later host mounts in writable.
-	ErrPropagation = fmt.Errorf("%w: propagation", ErrRefused)
+	ErrPropagation error = &refusal{"propagation"}
 )
+
+// refusal is a kind of ErrRefused. It is a type, not fmt.Errorf at package
+// init, because this package's init runs on every rro-runc call.
+type refusal struct{ kind string }
+
+func (r *refusal) Error() string { return ErrRefused.Error() + ": " + r.kind }
+func (r *refusal) Unwrap() error { return ErrRefused }
