@@ -1,0 +1,360 @@
+package reliability
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/rro-runc/rro-runc/atomicfile"
+	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/probe"
+)
+
+// parallelCreates is how many containers TestParallelCreates makes at once.
+const parallelCreates = 50
+
+// probeDelay is how long the timed runtime sleeps before answering
+// features.
+const probeDelay = "1"
+
+// timedRunc writes a bash script that is runc, and appends to log one line
+// per call: "probe ARG PPID START END" for the probe's `features` and
+// `--version` (PPID is the rro-runc that probes), "exec PID START" for
+// everything else (PID is the rro-runc that exec'd it: exec keeps the
+// PID). Times are $EPOCHREALTIME, taken without forking. features sleeps
+// probeDelay seconds first.
+func timedRunc(t *testing.T, runc, log string) string {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "timed-runc")
+	writeExecutable(t, script, fmt.Sprintf(`#!/bin/bash
+t0=$EPOCHREALTIME
+case "$1" in
+features|--version)
+	# A slow runtime, as on a loaded node: the probe must stand out from
+	# the scheduling noise of a hundred processes on two cores.
+	[ "$1" = features ] && sleep %[3]s
+	%[1]s "$1"; rc=$?
+	echo "probe $1 $PPID $t0 $EPOCHREALTIME" >> %[2]s
+	exit $rc ;;
+esac
+echo "exec $$ $t0" >> %[2]s
+exec %[1]s "$@"
+`, shellQuote(runc), shellQuote(log), probeDelay))
+	return script
+}
+
+// launch is one rro-runc create of TestParallelCreates.
+type launch struct {
+	id, bundle string
+	pid        int
+	start      time.Time
+	res        result
+	err        error
+	// From the timing log:
+	exec         time.Time     // when rro-runc exec'd the runtime
+	probes       int           // runtime processes this rro-runc started
+	probeTime    time.Duration // first probe start to last probe end; 0 without probes
+	wrapperPhase time.Duration // start to exec
+}
+
+// TestParallelCreates starts 50 creates through rro-runc over real runc at
+// once, with containerd's flags, from an empty (absent) probe cache, then
+// 50 more with the cache warm. The runtime is real runc behind a timing
+// script whose features answer takes a second longer, so that a probe
+// stands out from the scheduling noise of a hundred processes on two
+// cores. It asserts:
+//   - every create succeeds, every config.json has rro on /vol, and
+//     runc's own `state` shows the org.rro-runc.applied annotation;
+//   - the cache ends valid: one file, mode 0600, that a fresh prober
+//     answers from (rro supported) without running anything;
+//   - no lock file and no temporary file is left in the cache directory
+//     or in any bundle;
+//   - with the cache warm no create starts the runtime to probe it;
+//   - no create waits on another longer than the probe itself: each
+//     rro-runc probes at most once (one features, one --version), and a
+//     cold create's time from its start to its exec of runc, minus its
+//     own probe and minus the slowest warm create (the wrapper's own work
+//     under this load), is never longer than the longest probe of the
+//     run. A lock around the probe would make waiters wait up to one
+//     probe and pass; a serialised probe or cache would make the last
+//     creates wait many and fail.
+func TestParallelCreates(t *testing.T) {
+	fixture.RequireRoot(t)
+	rroRunc := fixture.RroRunc(t)
+	runc := fixture.Runc(t)
+	rootfs := fixture.Rootfs(t)
+	vol := fixture.NestedVolume(t)
+
+	dir := fixture.ShortTempDir(t)
+	root := filepath.Join(dir, "state")
+	t.Cleanup(func() { deleteAll(t, runc, root); fixture.DeleteRuncContainers(t, root) })
+	timing := filepath.Join(dir, "timing.log")
+	runtime := timedRunc(t, runc, timing)
+	cacheDir := filepath.Join(dir, "cache") // absent: the coldest start
+	cfg := filepath.Join(dir, "rro-runc.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("policy = \"IfPossible\"\nruntime = %q\n", runtime)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv(systemPath, envConfig+"="+cfg, envCacheDir+"="+cacheDir)
+
+	batch := func(name string) []*launch {
+		t.Helper()
+		launches := make([]*launch, parallelCreates)
+		for i := range launches {
+			launches[i] = &launch{
+				id:     containerID(fmt.Sprintf("%s%02d", name, i)),
+				bundle: fixture.Bundle(t, rootfs, []specs.Mount{fixture.VolumeMount(vol)}, "/bin/sleep", "300"),
+			}
+		}
+		began := time.Now()
+		createAll(t, rroRunc, root, dir, env, launches)
+		t.Logf("%s: %d parallel creates through rro-runc in %s", name, parallelCreates, time.Since(began).Round(time.Millisecond))
+		return launches
+	}
+	cold := batch("cold")
+	// The same load again with the cache warm: how long the wrapper takes
+	// when nobody probes, on this machine, now. Only what a cold create
+	// takes beyond this can be waiting.
+	warm := batch("warm")
+	launches := append(slices.Clip(cold), warm...)
+
+	// Every container got rro, in config.json and in runc's own state.
+	for _, l := range launches {
+		spec := fixture.ReadSpec(t, l.bundle)
+		for _, m := range spec.Mounts {
+			if m.Destination == "/vol" && !slices.Contains(m.Options, "rro") {
+				t.Errorf("%s: /vol options %q lack rro", l.id, m.Options)
+			}
+		}
+		r := runCmd(t, baseEnv(systemPath), runc, "--root", root, "state", l.id)
+		if !strings.Contains(r.stdout, `"org.rro-runc.applied": "/vol"`) {
+			t.Errorf("%s: runc state lacks org.rro-runc.applied=/vol: exit %d %s %s", l.id, r.code, r.stdout, r.stderr)
+		}
+		if left := tempFiles(t, l.bundle); len(left) != 0 {
+			t.Errorf("%s: temporary files left in the bundle: %v", l.id, left)
+		}
+		if b, _ := os.ReadFile(filepath.Join(l.bundle, "log.json")); strings.Contains(string(b), "rro-runc") {
+			t.Errorf("%s: rro-runc wrote to the log on success: %s", l.id, b)
+		}
+	}
+
+	// The cache is one valid file and nothing else.
+	entries, err := os.ReadDir(cacheDir)
+	if err != nil {
+		t.Fatalf("cache directory: %v", err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want, err := (&probe.Prober{CacheDir: cacheDir}).CacheFile(runtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != filepath.Base(want) {
+		t.Errorf("cache directory holds %q, want only %s (no lock, no temporary file)", names, filepath.Base(want))
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, atomicfile.TempPrefix) || strings.Contains(n, "lock") {
+			t.Errorf("left in the cache directory: %s", n)
+		}
+	}
+	if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cache file %s: %v %v, want mode 0600", want, fi, err)
+	}
+	rt, err := (&probe.Prober{CacheDir: cacheDir}).Runtime(runtime)
+	if err != nil || !rt.Cached || !rt.RRO {
+		t.Errorf("a fresh prober over the final cache: %+v, %v; want a cached answer with rro", rt, err)
+	}
+
+	checkNoWaiting(t, cold, warm, timing)
+}
+
+// createAll runs the creates of launches at once, each with containerd's
+// flags, and fails t unless all succeed.
+func createAll(t *testing.T, rroRunc, root, dir string, env []string, launches []*launch) {
+	t.Helper()
+	var ready, done sync.WaitGroup
+	gate := make(chan struct{})
+	for _, l := range launches {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			cmd := exec.Command(rroRunc, "--root", root, "--log", filepath.Join(l.bundle, "log.json"), "--log-format", "json",
+				"create", "--bundle", l.bundle, "--pid-file", filepath.Join(l.bundle, "init.pid"), l.id)
+			cmd.Env = env
+			// A file, not a pipe: the container's init inherits stderr
+			// and would hold a pipe open for as long as it lives.
+			errPath := filepath.Join(dir, l.id+".stderr")
+			stderr, err := os.Create(errPath)
+			if err != nil {
+				l.err = err
+				ready.Done()
+				return
+			}
+			defer stderr.Close()
+			cmd.Stderr = stderr
+			ready.Done()
+			<-gate
+			l.start = time.Now()
+			if l.err = cmd.Start(); l.err != nil {
+				return
+			}
+			l.pid = cmd.Process.Pid
+			// Bounded: a create that blocks must fail the test, not hang it.
+			timer := time.AfterFunc(runTimeout*3, func() { _ = cmd.Process.Kill() })
+			l.err = cmd.Wait()
+			timer.Stop()
+			b, _ := os.ReadFile(errPath)
+			l.res.stderr = string(b)
+		}()
+	}
+	ready.Wait()
+	close(gate)
+	done.Wait()
+	for _, l := range launches {
+		if l.err != nil {
+			t.Errorf("create %s: %v: %s", l.id, l.err, l.res.stderr)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// checkNoWaiting reads the timing log and checks the structure the
+// test's comment promises. A create's wait is its start-to-exec time
+// minus its own probe; it may not exceed the slowest warm create (the
+// wrapper's own work under this load, with nobody probing) by more than
+// the longest probe.
+func checkNoWaiting(t *testing.T, cold, warm []*launch, timing string) {
+	t.Helper()
+	byPID := map[int]*launch{}
+	for _, l := range append(slices.Clip(cold), warm...) {
+		byPID[l.pid] = l
+	}
+	type span struct{ start, end time.Time }
+	probeSpans := map[int][]span{}
+	f, err := os.Open(timing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		switch {
+		case len(fields) == 5 && fields[0] == "probe":
+			pid, _ := strconv.Atoi(fields[2])
+			probeSpans[pid] = append(probeSpans[pid], span{epoch(t, fields[3]), epoch(t, fields[4])})
+		case len(fields) == 3 && fields[0] == "exec":
+			pid, _ := strconv.Atoi(fields[1])
+			if l := byPID[pid]; l != nil {
+				l.exec = epoch(t, fields[2])
+			}
+		default:
+			t.Errorf("timing log line %q", sc.Text())
+		}
+	}
+
+	measure := func(launches []*launch) (probers int, longest, slowest time.Duration, phases []time.Duration) {
+		for _, l := range launches {
+			spans := probeSpans[l.pid]
+			l.probes = len(spans)
+			if l.probes > 0 {
+				probers++
+				first, last := spans[0].start, spans[0].end
+				for _, s := range spans[1:] {
+					first, last = minTime(first, s.start), maxTime(last, s.end)
+				}
+				l.probeTime = last.Sub(first)
+				longest = max(longest, l.probeTime)
+			}
+			if l.probes > 2 {
+				t.Errorf("%s: %d runtime processes; one probe is features and --version", l.id, l.probes)
+			}
+			if l.exec.IsZero() {
+				t.Errorf("%s (pid %d): no exec of runc in the timing log", l.id, l.pid)
+				continue
+			}
+			l.wrapperPhase = l.exec.Sub(l.start)
+			slowest = max(slowest, l.wrapperPhase)
+			phases = append(phases, l.wrapperPhase)
+		}
+		slices.Sort(phases)
+		return probers, longest, slowest, phases
+	}
+	probers, longest, _, coldPhases := measure(cold)
+	warmProbers, _, baseline, warmPhases := measure(warm)
+	if t.Failed() {
+		return
+	}
+	t.Logf("cold: %d of %d creates probed (the rest found the cache filled); longest probe %s; start-to-exec median %s, max %s",
+		probers, len(cold), longest, coldPhases[len(coldPhases)/2], coldPhases[len(coldPhases)-1])
+	t.Logf("warm: start-to-exec median %s, max %s", warmPhases[len(warmPhases)/2], baseline)
+	if probers == 0 {
+		t.Errorf("no create probed the runtime, although the cache started empty")
+	}
+	if warmProbers != 0 {
+		t.Errorf("%d creates started the runtime to probe it with the cache warm", warmProbers)
+	}
+	for _, l := range cold {
+		if waited := l.wrapperPhase - l.probeTime - baseline; waited > longest {
+			t.Errorf("%s: %s from start to exec of runc, %s of it in its own probe, %s more than the slowest warm create: longer than the longest probe (%s)",
+				l.id, l.wrapperPhase, l.probeTime, waited, longest)
+		}
+	}
+}
+
+func epoch(t *testing.T, s string) time.Time {
+	t.Helper()
+	sec, frac, _ := strings.Cut(s, ".")
+	secs, err1 := strconv.ParseInt(sec, 10, 64)
+	frac = (frac + "000000")[:6]
+	micros, err2 := strconv.ParseInt(frac, 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad EPOCHREALTIME %q", s)
+	}
+	return time.Unix(secs, micros*1000)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// deleteAll force-deletes the containers of root a few at a time: one by
+// one, a hundred deletes would take longer than the test.
+func deleteAll(t *testing.T, runc, root string) {
+	entries, _ := os.ReadDir(root)
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_ = exec.Command(runc, "--root", root, "delete", "--force", e.Name()).Run()
+		})
+	}
+	wg.Wait()
+}
