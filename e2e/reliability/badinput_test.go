@@ -319,6 +319,8 @@ func badInputs(t *testing.T) []badInput {
 				t.Fatal(err)
 			}
 		}, code: 1, msg: cfgMsg()},
+		{name: "wrapper config a character device", setup: func(t *testing.T, w *world) { w.cfg = "/dev/zero" },
+			code: 1, msg: cfgMsg()},
 		{name: "wrapper config not TOML", setup: func(t *testing.T, w *world) { w.write(w.cfg, []byte("policy = Enabled\n")) },
 			code: 1, msg: cfgMsg()},
 		{name: "wrapper config unknown key", setup: func(t *testing.T, w *world) { w.write(w.cfg, []byte("polcy = \"Enabled\"\n")) },

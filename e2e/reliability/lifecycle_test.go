@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/rro-runc/rro-runc/e2e/fixture"
 )
@@ -49,6 +50,16 @@ var brokenConfigs = []brokenConfig{
 			t.Fatal(err)
 		}
 		if err := os.Mkdir(cfg, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	}},
+	{"a FIFO", func(t *testing.T, cfg string) []string {
+		// Nobody will ever write to it: reading it would block forever.
+		if err := os.Remove(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(cfg, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return nil
