@@ -367,6 +367,11 @@ func badInputs(t *testing.T) []badInput {
 			w.replaceConfig("")
 		}, code: 1, msg: func(w *world) []string { return []string{"cannot open log file " + w.log, w.config} }},
 
+		{name: "--log a directory, create fails", setup: func(t *testing.T, w *world) {
+			w.log = t.TempDir()
+			w.replaceConfig("")
+		}, code: 1, msg: func(w *world) []string { return []string{"cannot open log file " + w.log, w.config} }},
+
 		// annotations
 		{name: "annotation with an unknown policy", setup: func(t *testing.T, w *world) {
 			w.replaceConfig(`{"ociVersion":"1.0.2-dev","annotations":{"org.rro-runc.policy":"Sometimes"},"mounts":[{"destination":"/vol","source":"/tmp","options":["rbind","ro"]}]}`)
@@ -520,7 +525,11 @@ func TestBadInput(t *testing.T) {
 // nothing from rro-runc in the log. Each run truncates the log first.
 func checkReport(t *testing.T, w *world, what string, r result, want []string) {
 	t.Helper()
-	defer os.Remove(w.log)
+	defer func() {
+		if fi, err := os.Lstat(w.log); err == nil && fi.Mode().IsRegular() {
+			os.Remove(w.log)
+		}
+	}()
 	for _, s := range want {
 		if !strings.Contains(r.stderr, s) {
 			t.Errorf("%s: stderr does not name %q: %s", what, s, r.stderr)
