@@ -74,12 +74,13 @@ var brokenConfigs = []brokenConfig{
 }
 
 // TestLifecycleBrokenConfig creates real runc containers through rro-runc
-// with a good configuration, breaks the configuration file, and then runs
-// what containerd calls while it recovers after a restart: --version,
-// features, state, ps, list, events --stats, kill, delete and
-// delete --force, through rro-runc. Deterministic output (everything but
-// events) must equal direct runc's byte for byte, with the same exit
-// status, also for a container that does not exist; the others must act.
+// with a good configuration, breaks the configuration file, removes the
+// bundles, and then runs through rro-runc what containerd calls while it
+// recovers after a restart: --version, features, state, ps, list,
+// events --stats, kill, delete and delete --force. Deterministic output
+// (everything but events) must equal direct runc's byte for byte, with the
+// same exit status, also for a container that does not exist; the others
+// must act.
 func TestLifecycleBrokenConfig(t *testing.T) {
 	fixture.RequireRoot(t)
 	rroRunc := fixture.RroRunc(t)
@@ -110,11 +111,12 @@ func TestLifecycleBrokenConfig(t *testing.T) {
 
 			// Containers made while the configuration was good.
 			vol := t.TempDir()
-			ids := map[string]string{}
+			ids, bundles := map[string]string{}, []string{}
 			for _, name := range []string{"running", "created", "forced"} {
 				id := containerID(name)
 				ids[name] = id
 				bundle := fixture.Bundle(t, rootfs, []specs.Mount{fixture.VolumeMount(vol)}, "/bin/sleep", "300")
+				bundles = append(bundles, bundle)
 				if r := wrapped("create", "--bundle", bundle, id); r.code != 0 {
 					t.Fatalf("create %s through rro-runc: exit %d: %s", id, r.code, r.stderr)
 				}
@@ -130,6 +132,14 @@ func TestLifecycleBrokenConfig(t *testing.T) {
 			refused := fixture.Bundle(t, rootfs, []specs.Mount{fixture.VolumeMount(vol)}, "/bin/true")
 			if r := wrapped("create", "--bundle", refused, containerID("refused")); r.code != 1 || !strings.Contains(r.stderr, cfg) {
 				t.Fatalf("create under the broken configuration: exit %d, stderr %q; want 1 and a message naming %s", r.code, r.stderr, cfg)
+			}
+
+			// Engines remove bundles while containers are still known
+			// (pods stuck in Terminating): nothing after create may need one.
+			for _, b := range bundles {
+				if err := os.RemoveAll(b); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			same := func(args ...string) {
