@@ -15,23 +15,27 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 )
 
-// Report writes msg once to the log target and to stderr.
+// Report writes msg once to stderr and once to the log target. stderr
+// comes first and the log is opened non-blocking, so a FIFO with no
+// reader where the log belongs cannot swallow the message or hang the call.
 func Report(logTarget, format, msg string) {
-	path, isFile := filePath(logTarget)
-	if isFile {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err == nil {
-			write(f, format, msg)
-			f.Close()
-		} else {
-			fmt.Fprintf(os.Stderr, "rro-runc: cannot open log file %s: %v\n", path, err)
-		}
-	}
 	fmt.Fprintln(os.Stderr, msg)
+	path, isFile := filePath(logTarget)
+	if !isFile {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rro-runc: cannot open log file %s: %v\n", path, err)
+		return
+	}
+	write(f, format, msg)
+	f.Close()
 }
 
 // filePath interprets runc's --log PATH and crun's --log=file:PATH.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -61,6 +62,22 @@ func TestReportTargets(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Errorf("log targets other than files created files: %v", entries)
+	}
+}
+
+// TestReportFIFOWithoutReader: runc would block opening it; rro-runc must
+// not, and the message must still reach stderr.
+func TestReportFIFOWithoutReader(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "log.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { Report(fifo, "json", "rro-runc: boom"); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Report blocked on a FIFO without a reader")
 	}
 }
 
