@@ -2,11 +2,9 @@ package reliability
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -40,49 +38,11 @@ type result struct {
 }
 
 // runCmd runs bin with args in env (the whole environment, not additions:
-// the tests control PATH and every RRO_RUNC_* variable). stdout and stderr
-// go to files, not pipes, because a detached container would keep a pipe
-// open long after the runtime exits.
+// the tests control PATH and every RRO_RUNC_* variable).
 func runCmd(t testing.TB, env []string, bin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
-	dir, err := os.MkdirTemp("", "rro-rel-out-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	outPath, errPath := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
-	outF, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errF, err := os.Create(errPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = outF, errF
-	start := time.Now()
-	err = cmd.Run()
-	took := time.Since(start)
-	outF.Close()
-	errF.Close()
-	stdout, _ := os.ReadFile(outPath)
-	stderr, _ := os.ReadFile(errPath)
-	if ctx.Err() != nil {
-		t.Fatalf("%s %q did not finish within %s (blocked?); stderr: %s", bin, args, runTimeout, stderr)
-	}
-	code := 0
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %q: %v", bin, args, err)
-	}
-	return result{stdout: string(stdout), stderr: string(stderr), code: code, took: took}
+	r := fixture.Run(t, env, runTimeout, bin, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code, took: r.Took}
 }
 
 // baseEnv is the environment every wrapper run starts from: this

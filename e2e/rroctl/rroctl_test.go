@@ -1,9 +1,7 @@
 package rroctl
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,38 +22,10 @@ func TestMain(m *testing.M) { fixture.Main(m) }
 var seq atomic.Int64
 
 // run executes bin with args and extra environment, bounded by a minute.
-// Output goes to files, not pipes: a detached container inherits stdio
-// and would hold a pipe open long after the runtime exits.
 func run(t *testing.T, env []string, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	dir := t.TempDir()
-	outFile, errFile := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
-	o, err := os.Create(outFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := os.Create(errFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = o, e
-	err = cmd.Run()
-	o.Close()
-	e.Close()
-	outb, _ := os.ReadFile(outFile)
-	errb, _ := os.ReadFile(errFile)
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %q: %v", bin, args, err)
-	}
-	return string(outb), string(errb), code
+	r := fixture.Run(t, append(os.Environ(), env...), time.Minute, bin, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // env is rro-runc's and rroctl's configuration for a test: runc as the

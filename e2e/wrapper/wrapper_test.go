@@ -3,7 +3,6 @@ package wrapper
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,33 +50,8 @@ func wrapperConfig(t *testing.T, body string) string {
 // and the exit status.
 func run(t *testing.T, env []string, bin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	// Files, not pipes: a detached container inherits stdio and would keep
-	// a pipe open long after the runtime has exited.
-	dir := t.TempDir()
-	stdoutFile, stderrFile := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
-	var err error
-	if cmd.Stdout, err = os.Create(stdoutFile); err != nil {
-		t.Fatal(err)
-	}
-	if cmd.Stderr, err = os.Create(stderrFile); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Run()
-	cmd.Stdout.(*os.File).Close()
-	cmd.Stderr.(*os.File).Close()
-	stdout, _ := os.ReadFile(stdoutFile)
-	stderr, _ := os.ReadFile(stderrFile)
-	code := 0
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %q: %v", bin, args, err)
-	}
-	return string(stdout), string(stderr), code
+	r := fixture.Run(t, append(os.Environ(), env...), time.Minute, bin, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // stateRoot is a private runtime state directory, with every container in
