@@ -29,18 +29,19 @@ const (
 // and under runc's private --root, so nothing global is touched except the
 // probe cache the cold case deletes on purpose.
 type fixture struct {
-	dir      string
-	runc     string // absolute path of the real runtime
-	root     string // runc --root
-	rootfs   string
-	bundle   string // the create bundle
-	config   string // bundle/config.json
-	original []byte // config.json as a client wrote it, restored before each create
-	toml     string // rro-runc's configuration file
-	errFile  *os.File
-	stateID  string // a running container for state
-	prefix   string // container ID prefix, unique per run
-	running  []string
+	dir       string
+	runc      string // absolute path of the real runtime
+	root      string // runc --root
+	rootfs    string
+	bundle    string // the create bundle
+	config    string // bundle/config.json
+	original  []byte // config.json as a client wrote it, restored before each create
+	rewritten []byte // config.json as rro-runc rewrote it (nil in placeholder mode)
+	toml      string // rro-runc's configuration file
+	errFile   *os.File
+	stateID   string // a running container for state
+	prefix    string // container ID prefix, unique per run
+	running   []string
 
 	// An interrupt cleans up from another goroutine: after that no new
 	// command may start, or it would leave a container behind.

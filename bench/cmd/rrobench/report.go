@@ -129,7 +129,7 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "### Time per call, whole process, interleaved (ms)\n\n")
-	fmt.Fprintf(w, "Every side of a case runs in the same rounds, in rotating order. Δ is the difference of the medians against direct runc; paired Δ is the median of the per-round differences. CPU (user+system ms) and minor page faults are medians for the whole process, runtime included.\n\n")
+	fmt.Fprintf(w, "Every side of a case runs in the same rounds, in rotating order. Δ is the difference of the medians against direct runc; paired Δ is the median of the per-round differences. CPU (user+system ms) and minor page faults are medians for the whole process, runtime included. In the create case, *runc, config already rewritten* runs runc directly on the config.json rro-runc wrote: the difference to plain runc is what the rro mounts cost runc itself, and rro-runc minus that side is the wrapper's own cost.\n\n")
 	fmt.Fprintf(w, "| case | side | runs | median | p90 | Δ median | paired Δ | ratio | target Δ | CPU | faults |\n")
 	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, c := range r.cases {
