@@ -124,6 +124,8 @@ type Decision struct {
 	Propagation string `json:"propagation,omitempty"`
 
 	candidate bool
+	bind      bool // bind or rbind among the options
+	readOnly  bool // the last of ro and rw is ro
 	null      bool // a null element: encoding/json leaves a zero Mount
 	// insertAt is where appended options go: just after the last element
 	// of the options array, so that the existing elements keep their bytes.
@@ -376,12 +378,7 @@ func (p *Plan) str(s span) string {
 
 // cleanExclude prepares the exclusion list once, not once per mount.
 func (p *Plan) cleanExclude() {
-	p.excludeClean = p.excludeClean[:0]
-	for _, e := range p.Exclude {
-		if strings.TrimSpace(e) != "" {
-			p.excludeClean = append(p.excludeClean, [2]string{e, path.Clean("/" + e)})
-		}
-	}
+	p.excludeClean = cleanExcludes(p.Exclude, p.excludeClean)
 }
 
 // readMount fills d from mounts[i], recorded by parse as e.
@@ -515,6 +512,7 @@ func (d *Decision) classify(exclude [][2]string) {
 			d.Propagation = o
 		}
 	}
+	d.bind, d.readOnly = bind, readOnly
 	switch {
 	case !bind:
 		d.Reason = "not a bind mount"

@@ -683,3 +683,24 @@ func TestMemberIs(t *testing.T) {
 		}
 	}
 }
+
+func TestExportedRules(t *testing.T) {
+	for _, tc := range []struct {
+		opts []string
+		want bool
+	}{
+		{[]string{"rbind", "ro"}, true}, {[]string{"ro", "rprivate", "bind"}, true},
+		{[]string{"rbind", "ro", "rw"}, false}, {[]string{"ro"}, false}, {nil, false},
+	} {
+		if got := ReadOnlyBind(tc.opts); got != tc.want {
+			t.Errorf("ReadOnlyBind(%q) = %v, want %v", tc.opts, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ dest, want string }{
+		{"/dev/shm", "/dev"}, {"/device", ""}, {"proc/x", "/proc"}, {"/data", ""}, {"/sys", "/sys"},
+	} {
+		if got := ExcludedBy(tc.dest, DefaultExclude); got != tc.want {
+			t.Errorf("ExcludedBy(%q) = %q, want %q", tc.dest, got, tc.want)
+		}
+	}
+}

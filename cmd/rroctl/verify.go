@@ -312,10 +312,10 @@ func volumesFromBundle(bundle string, s *policy.Settings) ([]volume, error) {
 	var vols []volume
 	for i, d := range plan.Mounts {
 		dest := path.Clean("/" + d.Destination)
-		if last[dest] != i || !readOnlyBind(d.Before) {
+		if last[dest] != i || !rewrite.ReadOnlyBind(d.Before) {
 			continue
 		}
-		vols = append(vols, volume{destination: dest, source: d.Source, options: d.Before, excludedBy: excludedBy(dest, plan.Exclude)})
+		vols = append(vols, volume{destination: dest, source: d.Source, options: d.Before, excludedBy: rewrite.ExcludedBy(dest, plan.Exclude)})
 	}
 	return vols, nil
 }
@@ -358,38 +358,6 @@ func resolveIn(root, dest string) string {
 	return resolved
 }
 
-// readOnlyBind reads options as runc does (see rewrite's classify): a
-// bind when any option is bind or rbind, read-only when the last of ro
-// and rw is ro.
-func readOnlyBind(options []string) bool {
-	var bind, ro bool
-	for _, o := range options {
-		switch o {
-		case "bind", "rbind":
-			bind = true
-		case "ro":
-			ro = true
-		case "rw":
-			ro = false
-		}
-	}
-	return bind && ro
-}
-
-// excludedBy returns the exclude entry covering dest, compared by path
-// component on cleaned paths as rewrite.Options.Exclude documents.
-func excludedBy(dest string, exclude []string) string {
-	for _, e := range exclude {
-		if strings.TrimSpace(e) == "" {
-			continue
-		}
-		if ce := path.Clean("/" + e); within(dest, ce) {
-			return e
-		}
-	}
-	return ""
-}
-
 // within reports whether p is dir or below it.
 func within(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
@@ -404,7 +372,7 @@ func volumesFromMountinfo(mounts []*mountinfo.Info, exclude []string) []volume {
 	slices.SortStableFunc(sorted, func(a, b *mountinfo.Info) int { return strings.Compare(a.Mountpoint, b.Mountpoint) })
 	var vols []volume
 	for _, m := range sorted {
-		if m.Mountpoint == "/" || covered[m.ID] || !hasOption(m.Options, "ro") || excludedBy(m.Mountpoint, exclude) != "" {
+		if m.Mountpoint == "/" || covered[m.ID] || !hasOption(m.Options, "ro") || rewrite.ExcludedBy(m.Mountpoint, exclude) != "" {
 			continue
 		}
 		if slices.ContainsFunc(vols, func(v volume) bool { return within(m.Mountpoint, v.destination) }) {
