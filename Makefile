@@ -35,15 +35,15 @@ fuzz-smoke:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./rewrite
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./argv
-	$(GO) test -run '^$$' -fuzz '^FuzzParseTOML$$' -fuzztime $(FUZZTIME) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./configure
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/argv
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTOML$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./internal/configure
 
 bench: build
-	./bench/run.sh
+	./internal/bench/run.sh
 
 bench-smoke: build
-	BENCH_SMOKE=1 ./bench/run.sh
+	BENCH_SMOKE=1 ./internal/bench/run.sh
 
 demo: build
 	./scripts/demo.sh

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/rro-runc/rro-runc/atomicfile"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 )
 
 // cacheKey identifies one build of one runtime on one boot: replacing the
@@ -86,5 +86,5 @@ func writeCache(dir, file string, key cacheKey, rt Runtime, found cacheState) {
 		// to replace a symlink or a directory.
 		_ = os.Remove(file)
 	}
-	_ = atomicfile.WriteFile(file, append(b, '\n'), 0o600)
+	_ = specfile.Replace(file, append(b, '\n'), 0o600)
 }

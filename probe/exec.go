@@ -8,7 +8,7 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/rro-runc/rro-runc/launch"
+	"github.com/rro-runc/rro-runc/internal/launch"
 )
 
 // Output beyond these is dropped: features JSON is a few KiB, and a

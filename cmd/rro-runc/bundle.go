@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rro-runc/rro-runc/argv"
-	"github.com/rro-runc/rro-runc/atomicfile"
-	"github.com/rro-runc/rro-runc/configfile"
-	"github.com/rro-runc/rro-runc/policy"
+	"github.com/rro-runc/rro-runc/internal/argv"
+	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
@@ -20,7 +19,7 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 		return nil // the administrator's off switch: no read, no probe, no write
 	}
 	path := inv.ConfigPath()
-	data, mode, err := configfile.Read(path)
+	data, mode, err := specfile.Read(path)
 	if err != nil {
 		return err
 	}
@@ -39,7 +38,7 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 	if !result.Changed {
 		return nil
 	}
-	if err := atomicfile.WriteFile(path, result.Config, mode); err != nil {
+	if err := specfile.Replace(path, result.Config, mode); err != nil {
 		return fmt.Errorf("policy %s: cannot write the rewritten %s, refusing to start the container without rro: %w", result.Policy, path, err)
 	}
 	return nil

@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/rro-runc/rro-runc/argv"
-	"github.com/rro-runc/rro-runc/policy"
+	"github.com/rro-runc/rro-runc/internal/argv"
+	"github.com/rro-runc/rro-runc/internal/policy"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 

@@ -11,10 +11,10 @@ package main
 import (
 	"os"
 
-	"github.com/rro-runc/rro-runc/argv"
-	"github.com/rro-runc/rro-runc/errlog"
-	"github.com/rro-runc/rro-runc/launch"
-	"github.com/rro-runc/rro-runc/policy"
+	"github.com/rro-runc/rro-runc/internal/argv"
+	"github.com/rro-runc/rro-runc/internal/errlog"
+	"github.com/rro-runc/rro-runc/internal/launch"
+	"github.com/rro-runc/rro-runc/internal/policy"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rro-runc/rro-runc/configfile"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
@@ -214,14 +214,14 @@ func readInput(c *cli.Context, arg string) (path string, data []byte, mode os.Fi
 		if r == nil {
 			r = os.Stdin
 		}
-		data, err = configfile.ReadFrom(r, "stdin")
+		data, err = specfile.ReadFrom(r, "stdin")
 		return "stdin", data, 0, err
 	}
 	path = arg
 	if fi, err := os.Stat(arg); err == nil && fi.IsDir() {
 		path = filepath.Join(arg, "config.json")
 	}
-	data, mode, err = configfile.Read(path)
+	data, mode, err = specfile.Read(path)
 	return path, data, mode, err
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rro-runc/rro-runc/configure"
+	"github.com/rro-runc/rro-runc/internal/configure"
 )
 
 // fallbackBinary is where `make install` puts rro-runc.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rro-runc/rro-runc/launch"
-	"github.com/rro-runc/rro-runc/policy"
+	"github.com/rro-runc/rro-runc/internal/launch"
+	"github.com/rro-runc/rro-runc/internal/policy"
 	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rro-runc/rro-runc/atomicfile"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
@@ -73,7 +73,7 @@ func runRewrite(c *cli.Context) error {
 	}
 	if inPlace {
 		if res.Changed {
-			if err := atomicfile.WriteFile(path, res.Config, mode); err != nil {
+			if err := specfile.Replace(path, res.Config, mode); err != nil {
 				return inputError("rewrite: %s left unchanged: %v", path, err)
 			}
 		}

@@ -20,9 +20,9 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"github.com/urfave/cli/v2"
 
-	"github.com/rro-runc/rro-runc/configfile"
-	"github.com/rro-runc/rro-runc/launch"
-	"github.com/rro-runc/rro-runc/policy"
+	"github.com/rro-runc/rro-runc/internal/launch"
+	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
@@ -289,7 +289,7 @@ func (b *capped) Write(p []byte) (int, error) {
 // config.json, read by rro-runc's own analysis.
 func volumesFromBundle(bundle string, s *policy.Settings) ([]volume, error) {
 	p := filepath.Join(bundle, "config.json")
-	data, _, err := configfile.Read(p)
+	data, _, err := specfile.Read(p)
 	if err != nil {
 		return nil, err
 	}

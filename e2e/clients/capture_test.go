@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/clients/*.json from the real clients")

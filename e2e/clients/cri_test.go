@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 // criPod is a pod sandbox on the host network: no CNI exists here.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 // startCtrContainerd starts a containerd without CRI and imports the image.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 // setDockerRuntime adds or replaces runtimes.<name> in daemon.json. The

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 // configure installs rro-runc into a client's private configuration file

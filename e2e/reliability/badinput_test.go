@@ -14,8 +14,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/rro-runc/rro-runc/configfile"
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/probe"
 )
 
@@ -243,7 +243,7 @@ func badInputs(t *testing.T) []badInput {
 		}},
 		{name: "config.json over the size limit", setup: func(t *testing.T, w *world) {
 			// Sparse: the size is what counts, and it costs no disk.
-			if err := os.Truncate(w.config, configfile.MaxSize+1); err != nil {
+			if err := os.Truncate(w.config, specfile.MaxSize+1); err != nil {
 				t.Fatal(err)
 			}
 		}, code: 1, msg: configMsg("limit")},

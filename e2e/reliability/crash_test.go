@@ -16,7 +16,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 // crashMounts is how many read-only binds the crash test's config.json

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rro-runc/rro-runc/atomicfile"
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 )
 
 func TestMain(m *testing.M) { fixture.Main(m) }
@@ -142,7 +142,7 @@ func tempFiles(t testing.TB, dir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), atomicfile.TempPrefix) {
+		if strings.HasPrefix(e.Name(), specfile.TempPrefix) {
 			out = append(out, e.Name())
 		}
 	}

@@ -15,8 +15,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/rro-runc/rro-runc/atomicfile"
-	"github.com/rro-runc/rro-runc/e2e/fixture"
+	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/probe"
 )
 
@@ -165,7 +165,7 @@ func TestParallelCreates(t *testing.T) {
 		t.Errorf("cache directory holds %q, want only %s (no lock, no temporary file)", names, filepath.Base(want))
 	}
 	for _, n := range names {
-		if strings.HasPrefix(n, atomicfile.TempPrefix) || strings.Contains(n, "lock") {
+		if strings.HasPrefix(n, specfile.TempPrefix) || strings.Contains(n, "lock") {
 			t.Errorf("left in the cache directory: %s", n)
 		}
 	}

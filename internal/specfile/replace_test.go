@@ -1,4 +1,4 @@
-package atomicfile
+package specfile
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-func TestWriteFile(t *testing.T) {
+func TestReplace(t *testing.T) {
 	tests := []struct {
 		name     string
 		existing os.FileMode // 0: no file before
@@ -41,7 +41,7 @@ func TestWriteFile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := WriteFile(p, []byte("new"), tc.perm); err != nil {
+			if err := Replace(p, []byte("new"), tc.perm); err != nil {
 				t.Fatal(err)
 			}
 			got, err := os.ReadFile(p)
@@ -60,9 +60,9 @@ func TestWriteFile(t *testing.T) {
 	}
 }
 
-// TestWriteFileRefuses: targets that are not regular files are left alone,
+// TestReplaceRefuses: targets that are not regular files are left alone,
 // and whatever a symlink points at is never written.
-func TestWriteFileRefuses(t *testing.T) {
+func TestReplaceRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
 		setup   func(t *testing.T, dir, p string)
@@ -95,9 +95,9 @@ func TestWriteFileRefuses(t *testing.T) {
 			p := filepath.Join(dir, "config.json")
 			tc.setup(t, dir, p)
 			before, _ := os.Lstat(p)
-			err := WriteFile(p, []byte("new"), 0o644)
+			err := Replace(p, []byte("new"), 0o644)
 			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), p) {
-				t.Fatalf("WriteFile = %v, want %v naming %s", err, tc.wantErr, p)
+				t.Fatalf("Replace = %v, want %v naming %s", err, tc.wantErr, p)
 			}
 			after, _ := os.Lstat(p)
 			if !os.SameFile(before, after) || before.Mode() != after.Mode() {
@@ -111,23 +111,23 @@ func TestWriteFileRefuses(t *testing.T) {
 	}
 }
 
-func TestWriteFileMissingDirectory(t *testing.T) {
+func TestReplaceMissingDirectory(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "gone", "config.json")
-	err := WriteFile(p, []byte("x"), 0o644)
+	err := Replace(p, []byte("x"), 0o644)
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), p) {
-		t.Fatalf("WriteFile = %v, want ErrNotExist naming %s", err, p)
+		t.Fatalf("Replace = %v, want ErrNotExist naming %s", err, p)
 	}
 }
 
-// TestWriteFileIgnoresStrayTemp: the leftovers of a killed call neither
+// TestReplaceIgnoresStrayTemp: the leftovers of a killed call neither
 // block nor confuse the next one.
-func TestWriteFileIgnoresStrayTemp(t *testing.T) {
+func TestReplaceIgnoresStrayTemp(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
 	stray := filepath.Join(dir, TempPrefix+"config.json-123456")
 	mustWrite(t, stray, "half a file")
 	mustWrite(t, p, "old")
-	if err := WriteFile(p, []byte("new"), 0o644); err != nil {
+	if err := Replace(p, []byte("new"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "new" {
@@ -138,9 +138,9 @@ func TestWriteFileIgnoresStrayTemp(t *testing.T) {
 	}
 }
 
-// TestWriteFileConcurrent: readers racing many writers only ever see one
+// TestReplaceConcurrent: readers racing many writers only ever see one
 // writer's whole contents, and no temporary file survives.
-func TestWriteFileConcurrent(t *testing.T) {
+func TestReplaceConcurrent(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
 	const size = 256 << 10
@@ -179,7 +179,7 @@ func TestWriteFileConcurrent(t *testing.T) {
 		go func() {
 			defer writers.Done()
 			for range 5 {
-				if err := WriteFile(p, contents[i], 0o644); err != nil {
+				if err := Replace(p, contents[i], 0o644); err != nil {
 					t.Error(err)
 				}
 			}
@@ -194,10 +194,10 @@ func TestWriteFileConcurrent(t *testing.T) {
 	assertNoTemp(t, dir)
 }
 
-// TestWriteFileSIGKILL kills a process in the middle of replacing a file
+// TestReplaceSIGKILL kills a process in the middle of replacing a file
 // over and over: the file is always one whole version, at most one
 // temporary file is left per kill, and the next call works regardless.
-func TestWriteFileSIGKILL(t *testing.T) {
+func TestReplaceSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -231,7 +231,7 @@ func TestWriteFileSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills left %d temporary files", rounds, countTemp(t, dir))
-	if err := WriteFile(p, []byte("final"), 0o644); err != nil {
+	if err := Replace(p, []byte("final"), 0o644); err != nil {
 		t.Fatalf("WriteFile after the kills: %v", err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "final" {
@@ -239,15 +239,15 @@ func TestWriteFileSIGKILL(t *testing.T) {
 	}
 }
 
-// TestHelperWriter is the process TestWriteFileSIGKILL kills.
+// TestHelperWriter is the process TestReplaceSIGKILL kills.
 func TestHelperWriter(t *testing.T) {
 	p := os.Getenv("ATOMICFILE_HELPER")
 	if p == "" {
-		t.Skip("helper process for TestWriteFileSIGKILL")
+		t.Skip("helper process for TestReplaceSIGKILL")
 	}
 	versions := [][]byte{bytes.Repeat([]byte("b"), 1<<20), bytes.Repeat([]byte("c"), 1<<20)}
 	for i := 0; ; i++ {
-		if err := WriteFile(p, versions[i%2], 0o644); err != nil {
+		if err := Replace(p, versions[i%2], 0o644); err != nil {
 			os.Exit(3)
 		}
 		if i == 0 {

@@ -1,4 +1,4 @@
-package atomicfile
+package specfile
 
 import (
 	"errors"
@@ -34,9 +34,9 @@ func mountTmpfs(t *testing.T, options string) string {
 	return dir
 }
 
-// TestWriteFileFailures: when the filesystem refuses, the original stays
+// TestReplaceFailures: when the filesystem refuses, the original stays
 // as it was and no temporary file is left.
-func TestWriteFileFailures(t *testing.T) {
+func TestReplaceFailures(t *testing.T) {
 	requireRoot(t, "mounts tmpfs")
 	big := make([]byte, 1<<20)
 	tests := []struct {
@@ -64,9 +64,9 @@ func TestWriteFileFailures(t *testing.T) {
 			if tc.after != nil {
 				tc.after(t, dir)
 			}
-			err := WriteFile(p, tc.data, 0o644)
+			err := Replace(p, tc.data, 0o644)
 			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), p) {
-				t.Fatalf("WriteFile = %v, want %v naming %s", err, tc.wantErr, p)
+				t.Fatalf("Replace = %v, want %v naming %s", err, tc.wantErr, p)
 			}
 			if b, _ := os.ReadFile(p); string(b) != "original" {
 				t.Errorf("contents changed to %q", b)
@@ -79,16 +79,16 @@ func TestWriteFileFailures(t *testing.T) {
 	}
 }
 
-// TestWriteFileKeepsOwner: root rewriting a bundle owned by someone else
+// TestReplaceKeepsOwner: root rewriting a bundle owned by someone else
 // (rootless engines, user namespaces) must not hand it over to root.
-func TestWriteFileKeepsOwner(t *testing.T) {
+func TestReplaceKeepsOwner(t *testing.T) {
 	requireRoot(t, "chown")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
 	mustWrite(t, p, "old")
 	must(t, os.Chown(p, 1234, 5678))
 	must(t, os.Chmod(p, os.ModeSetgid|0o750))
-	if err := WriteFile(p, []byte("new"), 0o644); err != nil {
+	if err := Replace(p, []byte("new"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(p)

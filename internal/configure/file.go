@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rro-runc/rro-runc/atomicfile"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 )
 
 // Result is what Apply did or, for a dry run, would do.
@@ -94,7 +94,7 @@ func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := atomicfile.WriteFile(res.Path, res.New, filePerm); err != nil {
+	if err := specfile.Replace(res.Path, res.New, filePerm); err != nil {
 		if res.Backup != "" {
 			os.Remove(res.Backup)
 			res.Backup = ""

@@ -1,7 +1,8 @@
-// Package atomicfile replaces a file's contents so that readers and
-// crashes only ever see the old contents or the new, whole.
+// Replace changes a file's contents so that readers and crashes only ever
+// see the old contents or the new, whole. The probe cache and rroctl's
+// engine-config edits use it too.
 //
-// Guarantees of WriteFile:
+// Guarantees of Replace:
 //   - The data goes to a new temporary file in the same directory (so the
 //     rename cannot cross filesystems), created with O_EXCL and mode 0600
 //     so no other process can have it open, is fsynced, gets the original
@@ -23,7 +24,8 @@
 //     followed as usual: the caller chose that directory.
 //   - Replacement is by rename, so other hard links to the old file keep
 //     the old contents.
-package atomicfile
+
+package specfile
 
 import (
 	"errors"
@@ -34,7 +36,7 @@ import (
 	"syscall"
 )
 
-// TempPrefix starts the name of every temporary file WriteFile creates.
+// TempPrefix starts the name of every temporary file Replace creates.
 const TempPrefix = ".rro-runc-tmp-"
 
 var (
@@ -48,11 +50,11 @@ var (
 // keptModeBits are the mode bits carried over from the file being replaced.
 const keptModeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
-// WriteFile atomically replaces path with data. The new file gets the
+// Replace atomically replaces path with data. The new file gets the
 // mode and, when the caller may set them, the owner and group of the file
 // it replaces; a file that did not exist gets fallbackPerm and the
 // caller's ownership.
-func WriteFile(path string, data []byte, fallbackPerm os.FileMode) (err error) {
+func Replace(path string, data []byte, fallbackPerm os.FileMode) (err error) {
 	mode, uid, gid := fallbackPerm&keptModeBits, -1, -1
 	switch fi, statErr := os.Lstat(path); {
 	case statErr == nil && fi.Mode()&fs.ModeSymlink != 0:

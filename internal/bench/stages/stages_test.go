@@ -15,9 +15,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rro-runc/rro-runc/atomicfile"
-	"github.com/rro-runc/rro-runc/configfile"
-	"github.com/rro-runc/rro-runc/policy"
+	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/internal/specfile"
 	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
@@ -91,7 +90,7 @@ func BenchmarkConfigRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, _, err := configfile.Read(p); err != nil {
+		if _, _, err := specfile.Read(p); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -150,7 +149,7 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
+				if err := specfile.Replace(p, data, 0o644); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rro-runc/rro-runc/argv"
+	"github.com/rro-runc/rro-runc/internal/argv"
 )
 
 // editDocker adds, in daemon.json:

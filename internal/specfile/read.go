@@ -1,6 +1,7 @@
-// Package configfile reads an OCI bundle's config.json for rro-runc and
-// rroctl, so that the wrapper and the operator's tool refuse the same
-// files and read the same bytes.
+// Package specfile reads an OCI bundle's config.json and replaces it
+// atomically: the two ends of the one file rro-runc and rroctl edit, kept
+// together so that the wrapper and the operator's tool refuse the same
+// files, read the same bytes and write them back the same way.
 //
 // Guarantees of Read:
 //   - A symlink as the last path component is refused, not followed: the
@@ -9,7 +10,7 @@
 //   - A FIFO, a device or a directory is refused without blocking on it.
 //   - At most MaxSize bytes are read, whatever the file claims or grows to.
 //   - Every error wraps ErrBadConfigFile and names the path.
-package configfile
+package specfile
 
 import (
 	"errors"

@@ -7,7 +7,7 @@
 # Needs root. Installs what it needs (runc, strace, busybox-static) when
 # missing. Without root it skips, except under CI=true where that is a failure.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH=/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -42,12 +42,12 @@ trap 'rm -rf "$tmp"' EXIT
 # The harness, and the floors built exactly like rro-runc (Makefile flags):
 # the Go one shows what the Go runtime's start alone costs, the C one what
 # any exec costs.
-go build -o "$tmp/rrobench" ./bench/cmd/rrobench
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/execonly-go" ./bench/cmd/execonly
+go build -o "$tmp/rrobench" ./internal/bench/cmd/rrobench
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/execonly-go" ./internal/bench/cmd/execonly
 floor_c=()
 if command -v cc >/dev/null &&
-	{ cc -O2 -static -o "$tmp/execonly-c" bench/floor/execonly.c 2>/dev/null ||
-		cc -O2 -o "$tmp/execonly-c" bench/floor/execonly.c; }; then
+	{ cc -O2 -static -o "$tmp/execonly-c" internal/bench/floor/execonly.c 2>/dev/null ||
+		cc -O2 -o "$tmp/execonly-c" internal/bench/floor/execonly.c; }; then
 	floor_c=(-execonly-c "$tmp/execonly-c")
 fi
 
@@ -55,6 +55,6 @@ args=(-wrapper "$wrapper" -execonly-go "$tmp/execonly-go" "${floor_c[@]}")
 if [ -n "${BENCH_SMOKE:-}" ]; then
 	args+=(-smoke)
 else
-	args+=(-out bench/results.md)
+	args+=(-out internal/bench/results.md)
 fi
 "$tmp/rrobench" "${args[@]}" "$@"
