@@ -76,21 +76,14 @@ func (p *Plan) Decide(s Support) (*Outcome, error) {
 			continue
 		}
 		add, why := addRRO, "added rro"
-		switch d.Propagation {
-		case "private", "rprivate", "unbindable", "runbindable":
-			// Nothing can propagate in: rro holds for the container's life.
-		case "":
-			if strict {
-				// runc's default is rslave: a host mount appearing later
-				// under the source would propagate in writable.
-				add, why = addRROPrivate, "added rro,rprivate: runc's default propagation is rslave"
-			}
-		default: // slave, rslave, shared, rshared
-			if strict {
-				d.Action = Refused
-				d.Reason = "propagation " + d.Propagation + ": a host mount appearing later would arrive writable"
+		if strict {
+			switch fix, reason := strictPropagation(d); {
+			case fix == refuse:
+				d.Action, d.Reason = Refused, reason
 				badPropagation = append(badPropagation, d.where()+" has propagation "+d.Propagation)
 				continue
+			case fix == addPrivate:
+				add, why = addRROPrivate, "added rro,rprivate: "+reason
 			}
 		}
 		first := len(after)
@@ -110,4 +103,38 @@ func (p *Plan) Decide(s Support) (*Outcome, error) {
 			ErrPropagation, p.Policy, p.PolicyFrom, strings.Join(badPropagation, ", "))
 	}
 	return o, nil
+}
+
+type propagationFix int
+
+const (
+	keep       propagationFix = iota // the whole tree is private or unbindable
+	addPrivate                       // append rprivate, which runc applies last
+	refuse                           // the client asked for propagation in
+)
+
+// strictPropagation decides, for a candidate under Enabled with strict
+// propagation, whether rro holds for the container's life. runc applies
+// the propagation options in order (mountPropagate in runc 1.1's
+// libcontainer/rootfs_linux.go), so the last option decides the top
+// mount and the last recursive one what the copied submounts keep; with
+// none, they keep runc's root propagation, rslave. Only a tree whose last
+// option is rprivate or runbindable is safe: private and unbindable act
+// on the top mount only and leave the submounts slaves, so a mount the
+// host makes later under a submount arrives writable. Those, and no
+// option at all, get rprivate appended; shared or slave that is still in
+// effect is what the client asked for, so it is refused, not overridden.
+func strictPropagation(d *Decision) (propagationFix, string) {
+	switch last, rec := d.Propagation, d.recursivePropagation; {
+	case last == "rprivate" || last == "runbindable":
+		return keep, ""
+	case rec == "rslave" || rec == "rshared":
+		return refuse, "propagation " + rec + ": a host mount appearing later under a submount would arrive writable"
+	case last == "slave" || last == "shared":
+		return refuse, "propagation " + last + ": a host mount appearing later would arrive writable"
+	case last == "":
+		return addPrivate, "runc's default propagation is rslave"
+	default: // private or unbindable, perhaps after rprivate or runbindable
+		return addPrivate, last + " acts on the top mount only, its submounts keep runc's default rslave"
+	}
 }

@@ -133,6 +133,10 @@ type Decision struct {
 	// (runc then uses its default, rslave).
 	Propagation string `json:"propagation,omitempty"`
 
+	// recursivePropagation is the last recursive propagation option, the
+	// one the submounts of an rbind end up with; "" when none is given.
+	recursivePropagation string
+
 	candidate bool
 	bind      bool // bind or rbind among the options
 	readOnly  bool // the last of ro and rw is ro
@@ -499,7 +503,9 @@ func (d *Decision) where() string {
 // parseMountOptions does: "bind" sets MS_BIND and "rbind" MS_BIND|MS_REC,
 // and neither clears a flag, so a mount is recursive when any option is
 // rbind; "ro" sets and "rw" clears MS_RDONLY, so the last of them wins;
-// the last propagation option is the one that ends up applied.
+// propagation options are applied one after the other (mountPropagate),
+// so the last one decides the top mount and the last recursive one what
+// the copied submounts keep.
 func (d *Decision) classify(exclude [][2]string) {
 	var bind, recursive, readOnly bool
 	var recursiveMode string
@@ -515,7 +521,10 @@ func (d *Decision) classify(exclude [][2]string) {
 			readOnly = false
 		case "rro", "rrw":
 			recursiveMode = o
-		case "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
+		case "rprivate", "rslave", "rshared", "runbindable":
+			d.recursivePropagation = o
+			d.Propagation = o
+		case "private", "slave", "shared", "unbindable":
 			d.Propagation = o
 		}
 	}
