@@ -23,6 +23,16 @@ func ExcludedBy(dest string, exclude []string) string {
 	return excludedBy(dest, cleanExcludes(exclude, nil))
 }
 
+// Excluded returns what takes a bind of source at dest out of the
+// rewrite: the entry of exclude covering dest, or the HostInterfaces path
+// source is; "" when neither does. It is the rule the rewrite applies.
+func Excluded(dest, source string, exclude []string) string {
+	if by := ExcludedBy(dest, exclude); by != "" {
+		return by
+	}
+	return hostInterface(source)
+}
+
 // cleanExcludes pairs each non-blank entry with its cleaned, rooted form.
 func cleanExcludes(exclude []string, into [][2]string) [][2]string {
 	into = into[:0]
@@ -32,4 +42,25 @@ func cleanExcludes(exclude []string, into [][2]string) [][2]string {
 		}
 	}
 	return into
+}
+
+// hostInterface returns the HostInterfaces entry that source is, or "".
+// source must be absolute and free of "." and ".." segments: a path the
+// kernel could resolve elsewhere than it reads is not an interface.
+func hostInterface(source string) string {
+	if !strings.HasPrefix(source, "/") {
+		return ""
+	}
+	for _, seg := range strings.Split(source, "/") {
+		if seg == "." || seg == ".." {
+			return ""
+		}
+	}
+	c := path.Clean(source)
+	for _, h := range HostInterfaces {
+		if c == h {
+			return h
+		}
+	}
+	return ""
 }
