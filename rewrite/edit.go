@@ -1,12 +1,10 @@
 package rewrite
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/rro-runc/rro-runc/internal/jsonedit"
 )
 
 // Apply decides every candidate under the effective policy and s (see
@@ -25,21 +23,27 @@ func (p *Plan) Apply(s Support) (*Result, error) {
 	if err != nil || len(o.Applied) == 0 && !p.ownedChanged(o) {
 		return res, err
 	}
-	edits := make([]edit, 0, len(o.Applied)+2)
+	res.Config, res.Changed = p.build(o), true
+	return res, nil
+}
+
+// build is the building half of Apply: the config with o's decisions
+// made into edits and spliced in, every other byte as it was.
+func (p *Plan) build(o *Outcome) []byte {
+	edits := make([]jsonedit.Edit, 0, len(o.Applied)+2)
 	for i := range o.Mounts {
 		if d := &o.Mounts[i]; d.Action == Rewritten {
-			edits = append(edits, insert(d.insertAt, appendedText(d.After[len(d.Before):])))
+			edits = append(edits, jsonedit.Insert(d.insertAt, appendedText(d.After[len(d.Before):])))
 		}
 	}
 	edits = p.annotationEdits(o, edits)
-	slices.SortFunc(edits, func(a, b edit) int {
-		if a.at.start != b.at.start {
-			return a.at.start - b.at.start
+	slices.SortFunc(edits, func(a, b jsonedit.Edit) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
 		}
-		return a.at.end - b.at.end // an insertion before a removal starting there
+		return a.End - b.End // an insertion before a removal starting there
 	})
-	res.Config, res.Changed = splice(p.config, edits), true
-	return res, nil
+	return jsonedit.Splice(p.config, edits...)
 }
 
 // What Decide appends, as options and as the bytes inserted after the
@@ -69,7 +73,7 @@ func appendedText(add []string) []byte {
 // After a final null, which empties the map, a new "annotations" member
 // is added at the end of the top-level object: turning the null into an
 // object would bring back what it erased.
-func (p *Plan) annotationEdits(o *Outcome, edits []edit) []edit {
+func (p *Plan) annotationEdits(o *Outcome, edits []jsonedit.Edit) []jsonedit.Edit {
 	var entries []byte // the owned keys to append, as object members
 	placed := [nOwned]bool{}
 	if n := len(p.annotations); n > 0 {
@@ -83,7 +87,7 @@ func (p *Plan) annotationEdits(o *Outcome, edits []edit) []edit {
 				}
 				if i == n-1 && o.annotations[k] != "" && !placed[k] {
 					placed[k] = true
-					edits = append(edits, edit{at: ms[j].val, text: marshalString(o.annotations[k])})
+					edits = append(edits, jsonedit.Edit{Start: ms[j].val.start, End: ms[j].val.end, Text: jsonedit.Quote(o.annotations[k])})
 					continue
 				}
 				drop[j] = true
@@ -111,7 +115,7 @@ func (p *Plan) annotationEdits(o *Outcome, edits []edit) []edit {
 				if kept >= 0 {
 					at = ms[kept].val.end
 				}
-				edits = append(edits, insert(at, entries))
+				edits = append(edits, jsonedit.Insert(at, entries))
 			}
 		}
 		return edits
@@ -130,7 +134,7 @@ func (p *Plan) annotationEdits(o *Outcome, edits []edit) []edit {
 	// No annotations reach the map (none, or the last is null): a new
 	// member after the last one. An object with mounts is never empty.
 	obj := append([]byte(`,"annotations":{`), entries...)
-	return append(edits, insert(p.lastTop, append(obj, '}')))
+	return append(edits, jsonedit.Insert(p.lastTop, append(obj, '}')))
 }
 
 // ownedKey returns which of ownedAnnotations m's key is, or -1. Map keys
@@ -145,8 +149,8 @@ func ownedKey(m member) int {
 }
 
 func appendMember(b []byte, key, value string) []byte {
-	b = append(b, marshalString(key)...)
-	return append(append(b, ':'), marshalString(value)...)
+	b = append(b, jsonedit.Quote(key)...)
+	return append(append(b, ':'), jsonedit.Quote(value)...)
 }
 
 // removeMembers appends the edits that delete the members of one object
@@ -154,14 +158,14 @@ func appendMember(b []byte, key, value string) []byte {
 // by a kept one goes with everything up to that one's key; a run of
 // dropped members at the end goes with everything from the end of the
 // last kept member.
-func removeMembers(ms []member, drop []bool, edits []edit) []edit {
+func removeMembers(ms []member, drop []bool, edits []jsonedit.Edit) []jsonedit.Edit {
 	tail := len(ms)
 	for tail > 0 && drop[tail-1] {
 		tail--
 	}
 	for j := 0; j < tail; j++ {
 		if drop[j] {
-			edits = append(edits, edit{at: span{ms[j].keyAt, ms[j+1].keyAt}})
+			edits = append(edits, jsonedit.Edit{Start: ms[j].keyAt, End: ms[j+1].keyAt})
 		}
 	}
 	if tail < len(ms) {
@@ -169,48 +173,7 @@ func removeMembers(ms []member, drop []bool, edits []edit) []edit {
 		if tail > 0 {
 			start = ms[tail-1].val.end
 		}
-		edits = append(edits, edit{at: span{start, ms[len(ms)-1].val.end}})
+		edits = append(edits, jsonedit.Edit{Start: start, End: ms[len(ms)-1].val.end})
 	}
 	return edits
-}
-
-// edit replaces the bytes in at with text; most edits are insertions.
-type edit struct {
-	at   span
-	text []byte
-}
-
-func insert(at int, text []byte) edit { return edit{at: span{at, at}, text: text} }
-
-// splice applies edits, sorted by position and not overlapping, to config.
-func splice(config []byte, edits []edit) []byte {
-	n := len(config)
-	for _, e := range edits {
-		n += len(e.text) - (e.at.end - e.at.start)
-	}
-	out := make([]byte, 0, n)
-	pos := 0
-	for _, e := range edits {
-		out = append(out, config[pos:e.at.start]...)
-		out = append(out, e.text...)
-		pos = e.at.end
-	}
-	return append(out, config[pos:]...)
-}
-
-// marshalString writes a JSON string as encoding/json does, but without
-// HTML escaping, so that a destination like "/a<b" keeps its spelling.
-// The usual string needs no escaping at all and is quoted directly: the
-// applied annotation of 10,000 mounts is long.
-func marshalString(s string) []byte {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
-		return r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029'
-	}) {
-		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
 }

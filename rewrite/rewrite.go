@@ -468,7 +468,7 @@ func (p *Plan) readMount(d *Decision, i int, e *element) error {
 		}
 	}
 	fail := func(err error) error {
-		return fmt.Errorf("%w: mounts[%d]%s: %w", ErrInvalidConfig, i, at(d.Destination), err)
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, d.where(), err)
 	}
 	if e.bad != fNone {
 		return fail(fmt.Errorf("%s is %s, not a string", fieldNames[e.bad], kind(p.config[e.badAt])))
@@ -536,24 +536,23 @@ func (p *Plan) readOptions(s span) ([]string, int, error) {
 	return p.slab[first:len(p.slab):len(p.slab)], insertAt, nil
 }
 
-// at formats a destination for an error message: " (/data)", quoted when
-// it holds anything that would confuse a log line.
-func at(dest string) string {
-	if dest == "" {
-		return ""
-	}
-	if strings.ContainsFunc(dest, func(r rune) bool { return !unicode.IsPrint(r) || r == '(' || r == ')' }) {
-		return " (" + strconv.Quote(dest) + ")"
-	}
-	return " (" + dest + ")"
+// where names a mount in a message: its destination, then its index, as
+// in `/data (mounts[3])`.
+func (d *Decision) where() string {
+	return Printable(d.Destination) + " (mounts[" + strconv.Itoa(d.Index) + "])"
 }
 
-func (d *Decision) where() string {
-	dest := d.Destination
-	if strings.ContainsFunc(dest, func(r rune) bool { return !unicode.IsPrint(r) }) || dest == "" {
-		dest = strconv.Quote(dest)
+// Printable returns a value from a config as it may appear in a message
+// or a report column: as it is, or Go-quoted when it is empty or holds a
+// character that is not printable, a space or a parenthesis, so that a
+// hostile config cannot forge lines, columns or a mount's position.
+func Printable(s string) string {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+		return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '(' || r == ')'
+	}) {
+		return strconv.Quote(s)
 	}
-	return fmt.Sprintf("%s (mounts[%d])", dest, d.Index)
+	return s
 }
 
 // classify applies the candidate rule, reading options as runc's

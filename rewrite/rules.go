@@ -51,12 +51,24 @@ func hostInterface(source string) string {
 	if !strings.HasPrefix(source, "/") {
 		return ""
 	}
-	for _, seg := range strings.Split(source, "/") {
+	// Most sources are volumes: reject them before looking closer.
+	// Measured: without this, hostInterface was a tenth of the CPU time
+	// of BenchmarkRewrite10000.
+	switch name := strings.TrimLeft(source, "/"); {
+	case strings.HasPrefix(name, "dev"), strings.HasPrefix(name, "proc"), strings.HasPrefix(name, "sys"):
+	default:
+		return ""
+	}
+	// Cut, not Split: this runs for every read-only recursive bind, and
+	// Split's slice was one allocation per mount in BenchmarkRewrite10000.
+	for rest := source; rest != ""; {
+		seg, after, _ := strings.Cut(rest, "/")
 		if seg == "." || seg == ".." {
 			return ""
 		}
+		rest = after
 	}
-	c := path.Clean(source)
+	c := path.Clean(source) // no allocation when already clean
 	for _, h := range HostInterfaces {
 		if c == h {
 			return h

@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -309,11 +307,6 @@ func quoteAll(list []string) []string {
 	return out
 }
 
-// printable quotes a config value that holds control characters or
-// spaces, so a hostile config cannot forge lines or columns in a report.
-func printable(s string) string {
-	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) {
-		return strconv.Quote(s)
-	}
-	return s
-}
+// printable is how a config value appears in a report: rewrite's rule,
+// so the wrapper's messages and rroctl's reports quote alike.
+func printable(s string) string { return rewrite.Printable(s) }

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// The helpers below walk JSON that parse (valid.go) has already accepted,
+// The helpers below walk JSON that parse (parse.go) has already accepted,
 // for the few places that look again after the one recording pass: an
 // options array, the annotations object, duplicate options. They find
 // the byte spans of values without decoding them, so that whatever
