@@ -2,9 +2,19 @@
 // config.json into recursively read-only ones (the mount option "rro").
 //
 // It is pure: bytes and decisions in, bytes and decisions out, no I/O, so
-// the wrapper, rroctl and the fuzzer all run the same code. Analyze reads
-// a config and classifies its mounts; Plan.Apply takes what the caller
-// learnt about kernel and runtime support and produces the new bytes.
+// the wrapper, rroctl, an NRI plugin and the fuzzer all run the same code.
+//
+// Two ways in, one set of rules:
+//   - Analyze reads config.json bytes and classifies its mounts;
+//     Plan.Apply takes what the caller learnt about kernel and runtime
+//     support, decides, and produces the new bytes.
+//   - AnalyzeMounts takes mounts and annotations a caller already decoded
+//     (an NRI plugin's CreateContainer request); Plan.Decide returns the
+//     decisions alone: per mount the Action, the options After, the
+//     Reason, and the refusal error exactly as Apply returns it.
+//
+// Apply is Decide followed by building the edits, so both ways decide
+// identically; the fuzz test checks it on every input.
 //
 // Guarantees:
 //   - Lossless: only the options arrays of rewritten mounts and the
@@ -55,21 +65,51 @@ const (
 	// destinations made rro, so that the result is visible in `runc state`
 	// and engine inspect output.
 	AnnotationApplied = "org.rro-runc.applied"
+	// AnnotationExcluded is written when read-only recursive binds were
+	// left without rro because an exclusion covers them: their
+	// destinations, comma-separated, so that a mount whose submounts stay
+	// writable is visible where the applied ones are.
+	AnnotationExcluded = "org.rro-runc.excluded"
 )
 
-// DefaultExclude are runtime interfaces, not volumes: Docker's rro broke
-// `-v /dev:/dev:ro` (/dev/shm went read-only) and cgroup v1
-// `/sys/fs/cgroup:ro` containers.
-var DefaultExclude = []string{"/dev", "/proc", "/sys"}
+// ownedAnnotations are the annotations only rro-runc writes. Whatever a
+// config arrives with under these keys is replaced or removed, so that a
+// container cannot present a record rro-runc did not make.
+var ownedAnnotations = [nOwned]string{AnnotationApplied, AnnotationExcluded}
+
+const (
+	ownedApplied = iota
+	ownedExcluded
+	nOwned
+)
+
+// DefaultExclude is the default of Options.Exclude: empty. Destinations
+// are chosen by whoever writes the pod, so no destination is excluded
+// unless an administrator writes it; the runtime interfaces recursion
+// breaks are recognised by their source instead (HostInterfaces).
+var DefaultExclude []string
+
+// HostInterfaces are the host's own kernel interfaces, which recursion
+// breaks when they are bound in read-only: Docker's rro turned
+// `-v /dev:/dev:ro` into a read-only /dev/shm (moby#47158), and cgroup v1
+// `-v /sys/fs/cgroup:/sys/fs/cgroup:ro` broke systemd containers. A bind
+// whose source is one of them, exactly and as written (no "." or ".."
+// segment), is never made rro. Only the exact paths: beneath them are
+// paths a workload can point anywhere (/dev/fd/.. is /proc/self,
+// /proc/1/root is the host's /), and a destination is whatever the pod
+// says, so neither may keep a host volume's submounts writable.
+var HostInterfaces = []string{"/dev", "/proc", "/sys", "/sys/fs/cgroup"}
 
 // Options are the administrator's settings.
 type Options struct {
 	// Policy from the admin config (flag > env > file > default).
 	Policy Policy
-	// Exclude lists container destinations never rewritten. Each excludes
+	// Exclude lists container destinations never rewritten, as an
+	// administrator writes them (the default is none). Each excludes
 	// itself and everything beneath it, compared by path component on
 	// cleaned paths: "/dev" excludes "/dev/shm" but not "/device". Empty
-	// entries are ignored; "/" excludes everything.
+	// entries are ignored; "/" excludes everything. Binds of the host's
+	// own interfaces (HostInterfaces) are excluded whatever this says.
 	Exclude               []string
 	Propagation           Propagation
 	AllowAnnotationOptOut bool
@@ -122,11 +162,21 @@ type Decision struct {
 	// Propagation is the last propagation option given, "" when none is
 	// (runc then uses its default, rslave).
 	Propagation string `json:"propagation,omitempty"`
+	// ExcludedBy is set on a read-only recursive bind left without rro
+	// because an exclusion covers it: the Exclude entry, or the
+	// HostInterfaces path its source is (Reason tells which). Its
+	// submounts stay writable.
+	ExcludedBy string `json:"excludedBy,omitempty"`
+
+	// recursivePropagation is the last recursive propagation option, the
+	// one the submounts of an rbind end up with; "" when none is given.
+	recursivePropagation string
 
 	candidate bool
-	bind      bool // bind or rbind among the options
-	readOnly  bool // the last of ro and rw is ro
-	null      bool // a null element: encoding/json leaves a zero Mount
+	bind      bool   // bind or rbind among the options
+	readOnly  bool   // the last of ro and rw is ro
+	recursive string // the last of rro and rrw, "" when neither
+	null      bool   // a null element: encoding/json leaves a zero Mount
 	// insertAt is where appended options go: just after the last element
 	// of the options array, so that the existing elements keep their bytes.
 	insertAt int
@@ -148,8 +198,8 @@ type Plan struct {
 	// container's org.rro-runc.exclude annotation.
 	Exclude []string
 	// Mounts has one Decision per mounts[] entry, in order. Its Actions
-	// are preliminary (all Unchanged) until Apply, which fills them in
-	// place and returns the same slice as Result.Mounts.
+	// are preliminary (all Unchanged) until Decide (or Apply), which fills
+	// them in place and returns the same slice as Outcome.Mounts.
 	Mounts []Decision
 
 	config []byte
@@ -166,21 +216,29 @@ type Plan struct {
 	// lastTop is the end of the last top-level member's value, where a
 	// new "annotations" member goes.
 	lastTop int
-	// annotations is the value of the last "annotations" member, the one
-	// whose keys win in runc's merged map; nil when there is none.
-	annotations *span
+	// annotations are the values of the "annotations" members whose keys
+	// reach runc's merged map: those after the last null, which resets
+	// it. lastNull says the last member is null: nothing reaches the map,
+	// and new annotations need a member of their own after it.
+	annotations []span
+	lastNull    bool
+	// owned are the values the config carries for ownedAnnotations, as
+	// runc reads them, and whether it carries them at all.
+	owned [nOwned]ownedValue
 }
 
-// Result is the outcome of Apply.
+type ownedValue struct {
+	value   string
+	present bool
+}
+
+// Result is the outcome of Apply: the decisions and the new bytes.
 type Result struct {
+	Outcome
 	// Config is the new config.json, or the input slice itself when
 	// nothing changed.
 	Config  []byte
 	Changed bool
-	Policy  Policy
-	Mounts  []Decision
-	// Applied lists the destinations made rro, in mounts[] order.
-	Applied []string
 }
 
 // Analyze reads config and decides, for every mount, whether it is a
@@ -275,10 +333,20 @@ func (p *Plan) readAnnotations(top []member) (map[string]string, error) {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			return nil, fmt.Errorf("%w: annotations is not an object of strings: %v", ErrInvalidConfig, err)
 		}
-		v := m.val
-		p.annotations = &v
+		if p.lastNull = raw[0] == 'n'; p.lastNull {
+			p.annotations = p.annotations[:0]
+		} else {
+			p.annotations = append(p.annotations, m.val)
+		}
 	}
+	p.readOwned(out)
 	return out, nil
+}
+
+func (p *Plan) readOwned(a map[string]string) {
+	for k, key := range ownedAnnotations {
+		p.owned[k].value, p.owned[k].present = a[key]
+	}
 }
 
 // applyAnnotations lets a container ask for more, never for less unless
@@ -400,7 +468,7 @@ func (p *Plan) readMount(d *Decision, i int, e *element) error {
 		}
 	}
 	fail := func(err error) error {
-		return fmt.Errorf("%w: mounts[%d]%s: %w", ErrInvalidConfig, i, at(d.Destination), err)
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, d.where(), err)
 	}
 	if e.bad != fNone {
 		return fail(fmt.Errorf("%s is %s, not a string", fieldNames[e.bad], kind(p.config[e.badAt])))
@@ -468,34 +536,34 @@ func (p *Plan) readOptions(s span) ([]string, int, error) {
 	return p.slab[first:len(p.slab):len(p.slab)], insertAt, nil
 }
 
-// at formats a destination for an error message: " (/data)", quoted when
-// it holds anything that would confuse a log line.
-func at(dest string) string {
-	if dest == "" {
-		return ""
-	}
-	if strings.ContainsFunc(dest, func(r rune) bool { return !unicode.IsPrint(r) || r == '(' || r == ')' }) {
-		return " (" + strconv.Quote(dest) + ")"
-	}
-	return " (" + dest + ")"
+// where names a mount in a message: its destination, then its index, as
+// in `/data (mounts[3])`.
+func (d *Decision) where() string {
+	return Printable(d.Destination) + " (mounts[" + strconv.Itoa(d.Index) + "])"
 }
 
-func (d *Decision) where() string {
-	dest := d.Destination
-	if strings.ContainsFunc(dest, func(r rune) bool { return !unicode.IsPrint(r) }) || dest == "" {
-		dest = strconv.Quote(dest)
+// Printable returns a value from a config as it may appear in a message
+// or a report column: as it is, or Go-quoted when it is empty or holds a
+// character that is not printable, a space or a parenthesis, so that a
+// hostile config cannot forge lines, columns or a mount's position.
+func Printable(s string) string {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+		return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '(' || r == ')'
+	}) {
+		return strconv.Quote(s)
 	}
-	return fmt.Sprintf("%s (mounts[%d])", dest, d.Index)
+	return s
 }
 
 // classify applies the candidate rule, reading options as runc's
 // parseMountOptions does: "bind" sets MS_BIND and "rbind" MS_BIND|MS_REC,
 // and neither clears a flag, so a mount is recursive when any option is
 // rbind; "ro" sets and "rw" clears MS_RDONLY, so the last of them wins;
-// the last propagation option is the one that ends up applied.
+// propagation options are applied one after the other (mountPropagate),
+// so the last one decides the top mount and the last recursive one what
+// the copied submounts keep.
 func (d *Decision) classify(exclude [][2]string) {
 	var bind, recursive, readOnly bool
-	var recursiveMode string
 	for _, o := range d.Before {
 		switch o {
 		case "bind":
@@ -507,8 +575,11 @@ func (d *Decision) classify(exclude [][2]string) {
 		case "rw":
 			readOnly = false
 		case "rro", "rrw":
-			recursiveMode = o
-		case "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
+			d.recursive = o
+		case "rprivate", "rslave", "rshared", "runbindable":
+			d.recursivePropagation = o
+			d.Propagation = o
+		case "private", "slave", "shared", "unbindable":
 			d.Propagation = o
 		}
 	}
@@ -518,13 +589,18 @@ func (d *Decision) classify(exclude [][2]string) {
 		d.Reason = "not a bind mount"
 	case !readOnly:
 		d.Reason = "read-write"
-	case recursiveMode != "":
-		d.Reason = "already " + recursiveMode
+	case d.recursive != "":
+		d.Reason = "already " + d.recursive
 	case !recursive:
 		d.Reason = "non-recursive bind: no submounts are copied in"
 	default:
 		if by := excludedBy(d.Destination, exclude); by != "" {
-			d.Reason = "excluded by " + by
+			d.ExcludedBy, d.Reason = by, "excluded by "+by+": its submounts stay writable"
+			return
+		}
+		if h := hostInterface(d.Source); h != "" {
+			d.ExcludedBy = h
+			d.Reason = "the host's own " + h + " (recursion breaks it): its submounts stay writable"
 			return
 		}
 		d.candidate = true
@@ -564,188 +640,9 @@ func (p *Plan) NeedsSupport() bool {
 	return slices.ContainsFunc(p.Mounts, func(d Decision) bool { return d.candidate })
 }
 
-// Apply decides every candidate under the effective policy and s, and
-// builds the new config.json. On error the Result still carries the
-// decisions, with Refused on the mounts that caused it, and the input
-// config unchanged.
-//
-// The decisions are made in place: Result.Mounts is Plan.Mounts, not a
-// copy, because copying 10,000 decisions costs a quarter of the whole
-// rewrite. Apply may be called again, with other support; each call
-// starts from the analysed state and overwrites the previous outcome.
-func (p *Plan) Apply(s Support) (*Result, error) {
-	for i := range p.Mounts {
-		if d := &p.Mounts[i]; d.candidate {
-			d.Action, d.After, d.Reason = Unchanged, d.Before, reasonCandidate
-		}
-	}
-	res := &Result{Config: p.config, Policy: p.Policy, Mounts: p.Mounts}
-	reason := s.Reason
-	if reason == "" && !s.Supported {
-		reason = "kernel and runtime support for rro unknown"
-	}
-	strict := p.Policy == Enabled && p.opts.Propagation == Strict
-	var unsupported, badPropagation []string
-	// Sized up front: with 10,000 mounts, growing these by append costs
-	// more than filling them.
-	var edits []edit
-	var after []string
-	if p.Policy != Disabled && s.Supported {
-		n, size := 0, 0
-		for i := range p.Mounts {
-			if p.Mounts[i].candidate {
-				n++
-				size += len(p.Mounts[i].Before) + len(addRROPrivate)
-			}
-		}
-		if n > 0 {
-			edits = make([]edit, 0, n+1)
-			res.Applied = make([]string, 0, n)
-			after = make([]string, 0, size)
-		}
-	}
-	for i := range res.Mounts {
-		d := &res.Mounts[i]
-		if !d.candidate {
-			continue
-		}
-		switch {
-		case p.Policy == Disabled:
-			d.Reason = "policy Disabled (from " + p.PolicyFrom + ")"
-			continue
-		case !s.Supported && p.Policy == Enabled:
-			d.Action, d.Reason = Refused, reason
-			unsupported = append(unsupported, d.where())
-			continue
-		case !s.Supported:
-			d.Reason = reason
-			continue
-		}
-		add, text, why := addRRO, insRRO, "added rro"
-		switch d.Propagation {
-		case "private", "rprivate", "unbindable", "runbindable":
-			// Nothing can propagate in: rro holds for the container's life.
-		case "":
-			if strict {
-				// runc's default is rslave: a host mount appearing later
-				// under the source would propagate in writable.
-				add, text, why = addRROPrivate, insRROPrivate, "added rro,rprivate: runc's default propagation is rslave"
-			}
-		default: // slave, rslave, shared, rshared
-			if strict {
-				d.Action = Refused
-				d.Reason = "propagation " + d.Propagation + ": a host mount appearing later would arrive writable"
-				badPropagation = append(badPropagation, d.where()+" has propagation "+d.Propagation)
-				continue
-			}
-		}
-		first := len(after)
-		after = append(append(after, d.Before...), add...)
-		d.After = after[first:len(after):len(after)]
-		d.Action, d.Reason = Rewritten, why
-		res.Applied = append(res.Applied, d.Destination)
-		edits = append(edits, insert(d.insertAt, text))
-	}
-	if len(unsupported) > 0 {
-		res.Applied = nil
-		return res, fmt.Errorf("%w: policy %s (from %s) needs rro, but %s; refusing to start with %s not recursively read-only",
-			ErrUnsupported, p.Policy, p.PolicyFrom, reason, joinMounts(unsupported))
-	}
-	if len(badPropagation) > 0 {
-		res.Applied = nil
-		return res, fmt.Errorf("%w: policy %s (from %s): %s: a host mount appearing later under it would arrive writable; use rprivate, or set propagation = \"lenient\"",
-			ErrPropagation, p.Policy, p.PolicyFrom, strings.Join(badPropagation, ", "))
-	}
-	if len(edits) == 0 {
-		return res, nil
-	}
-	edits = append(edits, p.annotationEdit(strings.Join(res.Applied, ",")))
-	slices.SortStableFunc(edits, func(a, b edit) int { return a.at.start - b.at.start })
-	res.Config, res.Changed = splice(p.config, edits), true
-	return res, nil
-}
-
 func joinMounts(list []string) string {
 	if len(list) == 1 {
 		return "mount " + list[0]
 	}
 	return "mounts " + strings.Join(list, ", ")
-}
-
-// What Apply appends, as options and as the bytes inserted after the last
-// existing option. Shared and never written to: After is a fresh copy.
-var (
-	addRRO        = []string{"rro"}
-	addRROPrivate = []string{"rro", "rprivate"}
-	insRRO        = []byte(`,"rro"`)
-	insRROPrivate = []byte(`,"rro","rprivate"`)
-)
-
-// annotationEdit sets org.rro-runc.applied in the last annotations object,
-// the one whose keys win when runc merges duplicates.
-func (p *Plan) annotationEdit(applied string) edit {
-	value := marshalString(applied)
-	entry := append(marshalString(AnnotationApplied), ':')
-	entry = append(entry, value...)
-	if a := p.annotations; a != nil {
-		if p.config[a.start] == 'n' { // "annotations": null
-			return edit{at: *a, text: append(append([]byte{'{'}, entry...), '}')}
-		}
-		ms := members(p.config, *a, nil)
-		for i := len(ms) - 1; i >= 0; i-- {
-			if ms[i].isExact(AnnotationApplied) {
-				return edit{at: ms[i].val, text: value}
-			}
-		}
-		if len(ms) == 0 {
-			return insert(a.start+1, entry)
-		}
-		return insert(ms[len(ms)-1].val.end, append([]byte{','}, entry...))
-	}
-	obj := append([]byte(`,"annotations":{`), entry...)
-	obj = append(obj, '}')
-	if p.lastTop == 0 { // an empty object has no mounts; kept for safety
-		return insert(p.top.start+1, obj[1:])
-	}
-	return insert(p.lastTop, obj)
-}
-
-// edit replaces the bytes in at with text; most edits are insertions.
-type edit struct {
-	at   span
-	text []byte
-}
-
-func insert(at int, text []byte) edit { return edit{at: span{at, at}, text: text} }
-
-func splice(config []byte, edits []edit) []byte {
-	n := len(config)
-	for _, e := range edits {
-		n += len(e.text) - (e.at.end - e.at.start)
-	}
-	out := make([]byte, 0, n)
-	pos := 0
-	for _, e := range edits {
-		out = append(out, config[pos:e.at.start]...)
-		out = append(out, e.text...)
-		pos = e.at.end
-	}
-	return append(out, config[pos:]...)
-}
-
-// marshalString writes a JSON string as encoding/json does, but without
-// HTML escaping, so that a destination like "/a<b" keeps its spelling.
-// The usual string needs no escaping at all and is quoted directly: the
-// applied annotation of 10,000 mounts is long.
-func marshalString(s string) []byte {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
-		return r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029'
-	}) {
-		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
 }
