@@ -31,7 +31,14 @@ func main() {
 	if !inv.Rewrites() {
 		// Pass-through: no config parse beyond the runtime's name, no
 		// probe, no write. A broken file must not block state or delete.
+		// This includes create, run and restore lines the runtime answers
+		// itself (help, a missing container ID): argv decides that.
 		execRuntime(inv, policy.RuntimeName(overrides, os.Getenv))
+	}
+	// runc and crun read a few spellings (-b=DIR) as different bundles;
+	// only one of them can hold a config file for the runtime to use.
+	if err := inv.Choose(configExists); err != nil {
+		fail(inv, err)
 	}
 
 	settings, err := policy.Load(overrides, os.Getenv)
@@ -46,6 +53,11 @@ func main() {
 		fail(inv, err)
 	}
 	exec(inv, runtime)
+}
+
+func configExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func execRuntime(inv *argv.Invocation, name string) {
