@@ -174,7 +174,8 @@ func (inv *Invocation) decide(lenient bool) bool {
 	case rok:
 		inv.use(r)
 		if cok && c.ConfigPath() != r.ConfigPath() {
-			inv.Alternative = &c
+			alt := c // a copy, so that c itself never escapes to the heap
+			inv.Alternative = &alt
 		}
 		return true
 	case cok:
