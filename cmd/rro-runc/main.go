@@ -15,6 +15,7 @@ import (
 	"github.com/rro-runc/rro-runc/internal/errlog"
 	"github.com/rro-runc/rro-runc/internal/launch"
 	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 func main() {
@@ -35,15 +36,17 @@ func main() {
 		// itself (help, a missing container ID): argv decides that.
 		execRuntime(inv, policy.RuntimeName(overrides, os.Getenv))
 	}
-	// runc and crun read a few spellings (-b=DIR) as different bundles;
-	// only one of them can hold a config file for the runtime to use.
-	if err := inv.Choose(configExists); err != nil {
-		fail(inv, err)
-	}
-
 	settings, err := policy.Load(overrides, os.Getenv)
 	if err != nil {
 		fail(inv, err)
+	}
+	// runc and crun read a few spellings (-b=DIR) as different bundles;
+	// only one of them can hold a config file for the runtime to use.
+	// Disabled reads no config.json, so it has nothing to choose.
+	if settings.Policy != rewrite.Disabled {
+		if err := inv.Choose(configExists); err != nil {
+			fail(inv, err)
+		}
 	}
 	runtime, err := launch.Resolve(settings.Runtime)
 	if err != nil {
