@@ -150,3 +150,65 @@ func head(s string) string {
 	}
 	return s
 }
+
+// TestAmbiguousBundle: "-b=DIR" is the bundle DIR to runc and "=DIR" to
+// crun. rro-runc rewrites the one that holds a config file, the only one
+// a runtime can create from; when both do, it refuses and names both,
+// leaving both untouched; policy Disabled reads neither and refuses
+// nothing. Over the real runc.
+func TestAmbiguousBundle(t *testing.T) {
+	fixture.RequireRoot(t)
+	rroRunc, _ := fixture.Binaries(t)
+	runtime := fixture.Runc(t)
+	root := stateRoot(t, runtime)
+	vol := fixture.NestedVolume(t)
+	for _, tc := range []struct {
+		name          string
+		policy        string
+		both          bool
+		wantCode      int
+		wantRewritten bool
+	}{
+		{"only runc's bundle exists", "Enabled", false, 0, true},
+		{"both exist", "Enabled", true, 1, false},
+		{"both exist, policy Disabled", "Disabled", true, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := wrapperConfig(t, fmt.Sprintf("policy = %q\nruntime = %q\n", tc.policy, runtime))
+			dir := t.TempDir()
+			mounts := []specs.Mount{fixture.VolumeMount(vol)}
+			b := fixture.Bundle(t, fixture.Rootfs(t), mounts, "/bin/true")
+			if err := os.Rename(b, filepath.Join(dir, "b")); err != nil {
+				t.Fatal(err)
+			}
+			config := filepath.Join(dir, "b", "config.json")
+			before, _ := os.ReadFile(config)
+			other := filepath.Join(dir, "=b", "config.json")
+			if tc.both {
+				if err := os.MkdirAll(filepath.Dir(other), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(other, before, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, errOut, code := runIn(t, dir, []string{"RRO_RUNC_CONFIG=" + cfg}, rroRunc,
+				"--root", root, "create", "-b=b", containerID(t))
+			if code != tc.wantCode {
+				t.Fatalf("rro-runc create -b=b: exit %d, want %d: %s", code, tc.wantCode, errOut)
+			}
+			if code != 0 && !(bytes.Contains([]byte(errOut), []byte("b/config.json")) && bytes.Contains([]byte(errOut), []byte("=b/config.json"))) {
+				t.Errorf("refusal %q does not name both config files", errOut)
+			}
+			after, _ := os.ReadFile(config)
+			if rewritten := !bytes.Equal(after, before); rewritten != tc.wantRewritten {
+				t.Errorf("b/config.json rewritten: %v, want %v", rewritten, tc.wantRewritten)
+			}
+			if tc.both {
+				if o, _ := os.ReadFile(other); !bytes.Equal(o, before) {
+					t.Errorf("=b/config.json changed: crun's reading must never be written when runc's exists too")
+				}
+			}
+		})
+	}
+}
