@@ -42,6 +42,7 @@ func init() {
 	// urfave/cli exits the process for "No help topic" and prints help
 	// text; the oracle needs neither.
 	cli.OsExiter = func(int) {}
+	cli.ErrWriter = io.Discard
 	cli.HelpPrinter = func(io.Writer, string, interface{}) {}
 }
 
@@ -146,35 +147,59 @@ func FuzzParse(f *testing.F) {
 		for i, b := range data {
 			args[i] = vocabulary[int(b)%len(vocabulary)]
 		}
-		inv, err := Parse(args)
-		if err != nil {
-			t.Fatalf("Parse(%q): %v (no wrapper flags in the input)", args, err)
-		}
-		if !slices.Equal(inv.Args, args) {
-			t.Fatalf("Parse(%q) changed the runtime's arguments to %q", args, inv.Args)
-		}
-		want := runcOracle(args)
-
-		// rro-runc's own reading of runc must be runc's, exactly.
-		_, runcRuns, _ := read(args, runcGlobals, runcCommand, false)
-		creates := want.ran == "create" || want.ran == "run" || want.ran == "restore"
-		if runcRuns != creates {
-			t.Fatalf("Parse(%q): runc reading creates=%v, urfave/cli runs %q", args, runcRuns, want.ran)
-		}
-		switch {
-		case creates:
-			// Never a pass-through when runc creates, and runc's
-			// reading is the one rewritten (or offered to Choose).
-			if !inv.Rewrites() || inv.Command != want.ran || inv.ContainerID != want.id ||
-				filepath.Clean(inv.Bundle) != filepath.Clean(want.bundle) {
-				t.Fatalf("Parse(%q): rewrites=%v %s id %q bundle %q; runc: %s id %q bundle %q",
-					args, inv.Rewrites(), inv.Command, inv.ContainerID, inv.Bundle, want.ran, want.id, want.bundle)
-			}
-		case want.ran != "" && !inv.Rewrites() && inv.Command != want.ran:
-			t.Fatalf("Parse(%q): command %q, runc runs %q", args, inv.Command, want.ran)
-		}
-		if want.ran != "" && (inv.Log != want.log || inv.LogFormat != want.logFormat) {
-			t.Fatalf("Parse(%q): --log %q --log-format %q, runc reads %q %q", args, inv.Log, inv.LogFormat, want.log, want.logFormat)
-		}
+		checkAgainstRunc(t, args)
 	})
+}
+
+// checkAgainstRunc is the fuzz property for one line.
+func checkAgainstRunc(t *testing.T, args []string) {
+	t.Helper()
+	inv, err := Parse(args)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v (no wrapper flags in the input)", args, err)
+	}
+	if !slices.Equal(inv.Args, args) {
+		t.Fatalf("Parse(%q) changed the runtime's arguments to %q", args, inv.Args)
+	}
+	want := runcOracle(args)
+
+	// rro-runc's own reading of runc must be runc's, exactly.
+	_, runcRuns, _ := read(args, runcGlobals, runcCommand, false)
+	creates := want.ran == "create" || want.ran == "run" || want.ran == "restore"
+	if runcRuns != creates {
+		t.Fatalf("Parse(%q): runc reading creates=%v, urfave/cli runs %q", args, runcRuns, want.ran)
+	}
+	switch {
+	case creates:
+		// Never a pass-through when runc creates, and runc's
+		// reading is the one rewritten (or offered to Choose).
+		if !inv.Rewrites() || inv.Command != want.ran || inv.ContainerID != want.id ||
+			filepath.Clean(inv.Bundle) != filepath.Clean(want.bundle) {
+			t.Fatalf("Parse(%q): rewrites=%v %s id %q bundle %q; runc: %s id %q bundle %q",
+				args, inv.Rewrites(), inv.Command, inv.ContainerID, inv.Bundle, want.ran, want.id, want.bundle)
+		}
+	case want.ran != "" && !inv.Rewrites() && inv.Command != want.ran:
+		t.Fatalf("Parse(%q): command %q, runc runs %q", args, inv.Command, want.ran)
+	}
+	if want.ran != "" && (inv.Log != want.log || inv.LogFormat != want.logFormat) {
+		t.Fatalf("Parse(%q): --log %q --log-format %q, runc reads %q %q", args, inv.Log, inv.LogFormat, want.log, want.logFormat)
+	}
+}
+
+// TestParseAgainstRuncPairs runs the fuzz property over every line of a
+// subcommand and two vocabulary words around a container ID, and every
+// global word before each subcommand: coverage the random search does not
+// promise (a flag runc defines but the reading does not was found only
+// here, not in 20,000 fuzz runs).
+func TestParseAgainstRuncPairs(t *testing.T) {
+	for _, cmd := range []string{"create", "run", "restore"} {
+		for _, w1 := range vocabulary {
+			checkAgainstRunc(t, []string{w1, cmd, "abc"})
+			checkAgainstRunc(t, []string{cmd, w1})
+			for _, w2 := range vocabulary {
+				checkAgainstRunc(t, []string{cmd, w1, w2, "abc"})
+				checkAgainstRunc(t, []string{cmd, "abc", w1, w2})
+			}
+		}
+	}
 }
