@@ -28,6 +28,8 @@ var vocabulary = []string{
 	"--", "-", "abc", "create", "/b4", "json", "text", "-x",
 	"-h", "--help", "-help", "--help=false", "-h=1", "-v", "--version", "-V", "-?", "--usage",
 	"-b/b5", "-db", "-dbX", "--bund", "--he", "-f", "-fc.json", "--config=c.json", "--cgroup-manager",
+	"--work-path", "--ext-unix-sk", "--shell-job", "--file-locks", "--manage-cgroups-mode", "--no-subreaper",
+	"--auto-dedup", "--lazy-pages", "--lsm-profile", "--lsm-mount-context", "-d=false", "--detach=1",
 }
 
 // runcResult is what runc 1.1 does with a command line, as urfave/cli
