@@ -43,7 +43,11 @@ var crunGlobal = []argpOption{
 	{"", 'v', boolFlag, answers},
 }
 
-var crunCreate = []argpOption{
+// crunRunOptions are run's options: create's, then run's own two; create's
+// table is its first ten. The array is static data; the slices are taken
+// in crunTable, at call time, because a package-level slice of it would
+// make the compiler emit init code that runs at every start of rro-runc.
+var crunRunOptions = [...]argpOption{
 	{"bundle", 'b', stringFlag, bundleOpt},
 	{"config", 'f', stringFlag, configOpt},
 	{"console-socket", 0, stringFlag, plain},
@@ -54,23 +58,8 @@ var crunCreate = []argpOption{
 	{"preserve-fds", 0, stringFlag, plain},
 	{"help", '?', boolFlag, answers},
 	{"usage", 0, boolFlag, answers},
-}
-
-// crunRun is crunCreate plus run's own options, spelled out (an append
-// here would run at every start of rro-runc).
-var crunRun = []argpOption{
-	{"bundle", 'b', stringFlag, bundleOpt},
-	{"config", 'f', stringFlag, configOpt},
-	{"console-socket", 0, stringFlag, plain},
 	{"detach", 'd', boolFlag, plain},
 	{"keep", 0, boolFlag, plain},
-	{"no-new-keyring", 0, boolFlag, plain},
-	{"no-pivot", 0, boolFlag, plain},
-	{"no-subreaper", 0, boolFlag, plain},
-	{"pid-file", 0, stringFlag, plain},
-	{"preserve-fds", 0, stringFlag, plain},
-	{"help", '?', boolFlag, answers},
-	{"usage", 0, boolFlag, answers},
 }
 
 var crunRestore = []argpOption{
@@ -252,11 +241,11 @@ func crunTable(cmd string) []argpOption {
 	case "":
 		return crunGlobal
 	case "run":
-		return crunRun
+		return crunRunOptions[:]
 	case "restore":
 		return crunRestore
 	}
-	return crunCreate
+	return crunRunOptions[:10] // create
 }
 
 // crunGlobals returns the index of the subcommand crun would run, or -1,

@@ -9,34 +9,25 @@ import (
 	"testing"
 )
 
-// crunWent matches what crun 1.8 prints once it has parsed the command
-// line and goes for the bundle: realpath of a relative --config or
-// bundle, chdir into the bundle, or loading config.json.
-var crunWent = regexp.MustCompile("^(?:realpath `([^`]*)` failed|chdir `([^`]*)` failed|error loading config.json|load `config.json`)")
-
-// TestCrunReadingMatchesCrun is the crun reading's oracle: the real crun
-// on this machine, run over generated create and run lines in an empty
-// directory with bundles that do not exist, so that it either stops at
-// its command line (usage error, help, a wrong number of IDs) or reports
-// the bundle or config file it went for. rro-runc's crun reading must say
-// "creates" exactly when crun went for a bundle, and name the same one.
-func TestCrunReadingMatchesCrun(t *testing.T) {
-	crun, err := exec.LookPath("crun")
+// againstRuntime runs the real runtime over lines of create or run and
+// up to six words (the first lines given, the rest generated from seed),
+// with a private --root, in an empty working directory and with bundles
+// that do not exist: the runtime either stops at its command line (usage
+// error, help, a wrong number of IDs) or names the bundle or config file
+// it went for. check compares one answer with rro-runc's reading, given
+// the arguments, and reports whether the runtime went for a bundle; both
+// outcomes must occur often enough for the comparison to mean something.
+func againstRuntime(t *testing.T, runtime string, words []string, seed int64, lines [][]string,
+	check func(args []string, line []string, out string) (went bool)) {
+	bin, err := exec.LookPath(runtime)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("crun not installed (e2e/setup.sh installs it): %v", err)
+			t.Fatalf("%s not installed (e2e/setup.sh installs it): %v", runtime, err)
 		}
-		t.Skip("crun not installed")
+		t.Skipf("%s not installed", runtime)
 	}
 	dir := t.TempDir()
-	words := []string{
-		"--bundle", "-b", "-b/nx1", "-b=/nx2", "--bund", "--b=/nx3", "/nx4", "-d", "-db", "-dbX", "-dX",
-		"--detach", "-f", "-fc.json", "--config", "--conf=c.json", "--pid-file", "--preserve-fds=1",
-		"-h", "--help", "-?", "--usage", "--he", "--", "-", "ID", "ID2", "--no-pivot", "--no-p", "--n",
-		"--c", "--co", "--keep", "--console-socket", "-bundle", "-help", "--help=1",
-	}
-	rng := rand.New(rand.NewSource(1))
-	lines := [][]string{{"create", "-bX", "ID"}, {"run", "-db", "/nx", "ID"}, {"create", "--bund", "/nx", "ID"}}
+	rng := rand.New(rand.NewSource(seed))
 	for len(lines) < 150 {
 		line := []string{[]string{"create", "run"}[rng.Intn(2)]}
 		for n := rng.Intn(5); n >= 0; n-- {
@@ -45,35 +36,47 @@ func TestCrunReadingMatchesCrun(t *testing.T) {
 		lines = append(lines, line)
 	}
 	went := map[bool]int{}
-	defer func() {
-		if went[true] < 10 || went[false] < 10 {
-			t.Errorf("only %d lines created and %d did not: the generated lines test too little", went[true], went[false])
-		}
-	}()
 	for _, line := range lines {
 		args := append([]string{"--root", dir + "/state"}, line...)
-		cmd := exec.Command(crun, args...)
+		cmd := exec.Command(bin, args...)
 		cmd.Dir = dir
 		out, _ := cmd.CombinedOutput()
-		m := crunWent.FindStringSubmatch(string(out))
-		went[m != nil]++
+		went[check(args, line, string(out))]++
+	}
+	if went[true] < 10 || went[false] < 10 {
+		t.Errorf("only %d lines created and %d did not: the generated lines test too little", went[true], went[false])
+	}
+}
+
+// crunWent matches what crun 1.8 prints once it has parsed the command
+// line and goes for the bundle: realpath of a relative --config or
+// bundle, chdir into the bundle, or loading config.json.
+var crunWent = regexp.MustCompile("^(?:realpath `([^`]*)` failed|chdir `([^`]*)` failed|error loading config.json|load `config.json`)")
+
+// TestCrunReadingMatchesCrun is the crun reading's oracle: the real crun.
+// rro-runc's crun reading must say "creates" exactly when crun went for a
+// bundle, and name the same one.
+func TestCrunReadingMatchesCrun(t *testing.T) {
+	words := []string{
+		"--bundle", "-b", "-b/nx1", "-b=/nx2", "--bund", "--b=/nx3", "/nx4", "-d", "-db", "-dbX", "-dX",
+		"--detach", "-f", "-fc.json", "--config", "--conf=c.json", "--pid-file", "--preserve-fds=1",
+		"-h", "--help", "-?", "--usage", "--he", "--", "-", "ID", "ID2", "--no-pivot", "--no-p", "--n",
+		"--c", "--co", "--keep", "--console-socket", "-bundle", "-help", "--help=1",
+	}
+	first := [][]string{{"create", "-bX", "ID"}, {"run", "-db", "/nx", "ID"}, {"create", "--bund", "/nx", "ID"}}
+	againstRuntime(t, "crun", words, 1, first, func(args, line []string, out string) bool {
+		m := crunWent.FindStringSubmatch(out)
 		got, ok, _ := read(args, crunGlobals, crunCommand, false)
-		if ok && m == nil && strings.Contains(string(out), "is ambiguous") {
+		switch {
+		case ok && m == nil && strings.Contains(out, "is ambiguous"):
 			// The one known, deliberate difference: a prefix several
 			// options share that take a value or not alike (--n) is read
 			// as the first of them (see argpLong); crun 1.8.1 calls some
 			// of these ambiguous and others (--r) not. Reading it as a
 			// create can only rewrite a bundle crun then does not run.
-			continue
-		}
-		if ok != (m != nil) {
+		case ok != (m != nil):
 			t.Errorf("crun %q: %q; rro-runc's crun reading creates=%v (%+v)", line, firstLine(out), ok, got)
-			continue
-		}
-		if m == nil {
-			continue
-		}
-		switch {
+		case m == nil:
 		case m[1] != "" && m[1] != got.ConfigFile && (got.ConfigFile != "" || m[1] != got.Bundle):
 			t.Errorf("crun %q resolved %q; reading: bundle %q config %q", line, m[1], got.Bundle, got.ConfigFile)
 		case m[2] != "" && m[2] != got.Bundle:
@@ -81,12 +84,8 @@ func TestCrunReadingMatchesCrun(t *testing.T) {
 		case m[1] == "" && m[2] == "" && (got.Bundle != "" || got.ConfigFile != ""):
 			t.Errorf("crun %q loaded ./config.json; reading: bundle %q config %q", line, got.Bundle, got.ConfigFile)
 		}
-	}
-}
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(string(b), "\n")
-	return s
+		return m != nil
+	})
 }
 
 // runcWent matches runc 1.1 once it has accepted the command line and
@@ -97,48 +96,25 @@ var runcWent = regexp.MustCompile(`(?:create|run) failed: (?:chdir ([^:]*): no s
 // TestRuncReadingMatchesRunc does the same against the real runc, the
 // runtime the urfave/cli oracle of FuzzParse stands for.
 func TestRuncReadingMatchesRunc(t *testing.T) {
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("runc not installed (e2e/setup.sh installs it): %v", err)
-		}
-		t.Skip("runc not installed")
-	}
-	dir := t.TempDir()
 	words := []string{
 		"--bundle", "-b", "-b=/nx1", "--bundle=/nx2", "-bundle", "/nx3", "-d", "--detach", "--keep",
 		"--pid-file", "--preserve-fds", "--preserve-fds=x", "7", "-h", "--help", "-help", "--help=false",
 		"-h=1", "--", "-", "ID", "ID2", "--no-pivot", "--console-socket", "-bX", "--bund",
 	}
-	rng := rand.New(rand.NewSource(2))
-	var lines [][]string
-	for len(lines) < 120 {
-		line := []string{[]string{"create", "run"}[rng.Intn(2)]}
-		for n := rng.Intn(5); n >= 0; n-- {
-			line = append(line, words[rng.Intn(len(words))])
-		}
-		lines = append(lines, line)
-	}
-	went := map[bool]int{}
-	defer func() {
-		if went[true] < 10 || went[false] < 10 {
-			t.Errorf("only %d lines created and %d did not: the generated lines test too little", went[true], went[false])
-		}
-	}()
-	for _, line := range lines {
-		args := append([]string{"--root", dir + "/state"}, line...)
-		cmd := exec.Command(runc, args...)
-		cmd.Dir = dir
-		out, _ := cmd.CombinedOutput()
-		m := runcWent.FindStringSubmatch(string(out))
-		went[m != nil]++
+	againstRuntime(t, "runc", words, 2, nil, func(args, line []string, out string) bool {
+		m := runcWent.FindStringSubmatch(out)
 		got, ok, _ := read(args, runcGlobals, runcCommand, false)
-		if ok != (m != nil) {
+		switch {
+		case ok != (m != nil):
 			t.Errorf("runc %q: %q; rro-runc's runc reading creates=%v (%+v)", line, firstLine(out), ok, got)
-			continue
-		}
-		if m != nil && m[1] != got.Bundle {
+		case m != nil && m[1] != got.Bundle:
 			t.Errorf("runc %q went to bundle %q; reading: %q", line, m[1], got.Bundle)
 		}
-	}
+		return m != nil
+	})
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
 }
