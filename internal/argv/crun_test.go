@@ -10,7 +10,8 @@ import (
 )
 
 // againstRuntime runs the real runtime over lines of create or run and
-// up to six words (the first lines given, the rest generated from seed),
+// up to six words (the first lines given, then generated from seed, 100
+// in all: enough for both outcomes many times over, at a few seconds),
 // with a private --root, in an empty working directory and with bundles
 // that do not exist: the runtime either stops at its command line (usage
 // error, help, a wrong number of IDs) or names the bundle or config file
@@ -28,7 +29,7 @@ func againstRuntime(t *testing.T, runtime string, words []string, seed int64, li
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewSource(seed))
-	for len(lines) < 150 {
+	for len(lines) < 100 {
 		line := []string{[]string{"create", "run"}[rng.Intn(2)]}
 		for n := rng.Intn(5); n >= 0; n-- {
 			line = append(line, words[rng.Intn(len(words))])
