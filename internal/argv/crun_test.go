@@ -10,7 +10,7 @@ import (
 )
 
 // againstRuntime runs the real runtime over lines of create or run and
-// up to six words (the first lines given, then generated from seed, 100
+// up to seven words (the first lines given, then generated from seed, 100
 // in all: enough for both outcomes many times over, at a few seconds),
 // with a private --root, in an empty working directory and with bundles
 // that do not exist: the runtime either stops at its command line (usage
@@ -33,6 +33,9 @@ func againstRuntime(t *testing.T, runtime string, words []string, seed int64, li
 		line := []string{[]string{"create", "run"}[rng.Intn(2)]}
 		for n := rng.Intn(5); n >= 0; n-- {
 			line = append(line, words[rng.Intn(len(words))])
+		}
+		if rng.Intn(2) == 0 {
+			line = append(line, "ID") // most lines that create end so
 		}
 		lines = append(lines, line)
 	}
@@ -75,6 +78,10 @@ func TestCrunReadingMatchesCrun(t *testing.T) {
 			// as the first of them (see argpLong); crun 1.8.1 calls some
 			// of these ambiguous and others (--r) not. Reading it as a
 			// create can only rewrite a bundle crun then does not run.
+		case ok && m == nil && strings.Contains(out, "unrecognized option '--keep'"):
+			// The other: options later crun releases added (run --keep)
+			// are in the tables, so this crun 1.8.1 rejects a line the
+			// reading takes for a create. Again only the safe side.
 		case ok != (m != nil):
 			t.Errorf("crun %q: %q; rro-runc's crun reading creates=%v (%+v)", line, firstLine(out), ok, got)
 		case m == nil:
