@@ -155,13 +155,42 @@ func Parse(args []string) (*Invocation, error) {
 		inv.CommandIndex = i
 		inv.Command = inv.Args[i]
 	}
-	if !inv.decide(false) && inv.foreign {
+	if !inv.decide(false) && (inv.foreign || inv.foreignFlag()) {
 		// A flag neither runc nor crun defines: another runtime may
 		// define it, so nothing is certain and the safe side is the
 		// rewrite. Read the line again, taking such flags as boolean.
 		inv.decide(true)
 	}
 	return inv, nil
+}
+
+// foreignFlag reports whether a create, run or restore line that neither
+// reading runs holds, anywhere before "--", a flag neither runc nor crun
+// defines where it stands. A reading can stop before reaching it (runc
+// counts two container IDs in "create ID --future-flag" and never looks
+// at the flag), yet a runtime that knows the flag may run the line.
+func (inv *Invocation) foreignFlag() bool {
+	switch inv.Command {
+	case "create", "run", "restore":
+	default:
+		return false
+	}
+	for i, arg := range inv.Args {
+		if arg == "--" {
+			return false
+		}
+		if len(arg) < 2 || arg[0] != '-' || i == inv.CommandIndex {
+			continue
+		}
+		cmd := ""
+		if i > inv.CommandIndex {
+			cmd = inv.Command
+		}
+		if !runcKnows(cmd, arg) && !crunKnows(cmd, arg) {
+			return true
+		}
+	}
+	return false
 }
 
 // decide reads the line as runc and as crun would and takes the reading

@@ -112,6 +112,8 @@ func TestStillACreate(t *testing.T) {
 		{"create --weird -h -b /b ID", "ID", "/b", ""},
 		{"--weird create --help", "", "", ""},
 		{"create --bundle /b --future-flag ID", "ID", "/b", ""},
+		{"create -b /b ID --future-flag", "ID", "/b", ""}, // runc and crun count two IDs
+		{"run ID -b /b --future-flag=1", "ID", "/b", ""},
 	}
 	for _, tc := range tests {
 		inv, err := Parse(strings.Fields(tc.line))
