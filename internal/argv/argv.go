@@ -18,6 +18,9 @@
 //     not know which runtime's grammar applies before it has read the
 //     configuration: a line is a pass-through only when neither would
 //     create, so no spelling can carry a container past the rewrite.
+//   - A create, run or restore line with a flag neither runc nor crun
+//     defines is rewritten, help or not: another runtime may define it and
+//     run the line. It is read as before, unknown flags taken as boolean.
 //   - When both would create but read different bundles (-b=DIR is "DIR"
 //     to runc and "=DIR" to crun), Alternative holds crun's reading and
 //     Choose picks the one whose config file exists, or refuses.
