@@ -15,6 +15,7 @@ import (
 	"github.com/rro-runc/rro-runc/internal/errlog"
 	"github.com/rro-runc/rro-runc/internal/launch"
 	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 func main() {
@@ -31,12 +32,21 @@ func main() {
 	if !inv.Rewrites() {
 		// Pass-through: no config parse beyond the runtime's name, no
 		// probe, no write. A broken file must not block state or delete.
+		// This includes create, run and restore lines the runtime answers
+		// itself (help, a missing container ID): argv decides that.
 		execRuntime(inv, policy.RuntimeName(overrides, os.Getenv))
 	}
-
 	settings, err := policy.Load(overrides, os.Getenv)
 	if err != nil {
 		fail(inv, err)
+	}
+	// runc and crun read a few spellings (-b=DIR) as different bundles;
+	// only one of them can hold a config file for the runtime to use.
+	// Disabled reads no config.json, so it has nothing to choose.
+	if settings.Policy != rewrite.Disabled {
+		if err := inv.Choose(configExists); err != nil {
+			fail(inv, err)
+		}
 	}
 	runtime, err := launch.Resolve(settings.Runtime)
 	if err != nil {
@@ -46,6 +56,11 @@ func main() {
 		fail(inv, err)
 	}
 	exec(inv, runtime)
+}
+
+func configExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func execRuntime(inv *argv.Invocation, name string) {

@@ -1,7 +1,7 @@
 // Package argv reads a runc-compatible command line just far enough to
-// know what rro-runc must do: which subcommand runs, where the bundle and
-// its config file are, where the runtime's log goes, and which of the
-// arguments are rro-runc's own.
+// know what rro-runc must do: whether a container is about to be created
+// from a bundle, where that bundle and its config file are, where the
+// runtime's log goes, and which of the arguments are rro-runc's own.
 //
 // Guarantees:
 //   - Parse never fails because of the runtime's own flags: whatever it does
@@ -9,12 +9,24 @@
 //     reports it. Only a malformed rro-runc flag is an error.
 //   - Args is the command line the real runtime must see: argv[1:] with the
 //     wrapper flags removed and nothing else changed.
-//   - The reading follows runc (urfave/cli v1 over Go's flag package) and
-//     crun (argp): global flags stop at the first non-flag, which is the
-//     subcommand even when its name is a flag value elsewhere; subcommand
-//     flags may follow positional arguments; "--" ends flag parsing.
+//   - Rewrites is true exactly when runc 1.1 (urfave/cli v1 over Go's flag
+//     package) or crun (glibc argp) would run create, run or restore from a
+//     bundle. A line either runtime answers by itself (--help or -h in any
+//     position it accepts them, help, --version, a flag it rejects, a
+//     missing or extra container ID) passes through untouched, exactly as
+//     the runtime answers it. Both readings are made because rro-runc does
+//     not know which runtime's grammar applies before it has read the
+//     configuration: a line is a pass-through only when neither would
+//     create, so no spelling can carry a container past the rewrite.
+//   - A create, run or restore line with a flag neither runc nor crun
+//     defines is rewritten, help or not: another runtime may define it and
+//     run the line. It is read as before, unknown flags taken as boolean.
+//   - When both would create but read different bundles (-b=DIR is "DIR"
+//     to runc and "=DIR" to crun), Alternative holds crun's reading and
+//     Choose picks the one whose config file exists, or refuses.
 //   - It allocates nothing but the result and touches no file, so the
-//     pass-through path stays a scan and an exec.
+//     pass-through path stays a scan and an exec; its tables are static
+//     data, built at compile time, not at start-up.
 package argv
 
 import (
@@ -26,6 +38,10 @@ import (
 
 // ErrWrapperFlag is wrapped by every error about an rro-runc flag.
 var ErrWrapperFlag = errors.New("invalid rro-runc flag")
+
+// ErrAmbiguous is returned by Choose when runc and crun would create from
+// two different bundles that both hold a config file.
+var ErrAmbiguous = errors.New("ambiguous command line")
 
 // Wrapper flags: accepted before the subcommand, removed before the exec,
 // so Docker runtimeArgs and Podman --runtime-flag can set them.
@@ -40,42 +56,48 @@ type Invocation struct {
 	// Args is what the real runtime gets: argv[1:] minus wrapper flags.
 	Args []string
 	// Command is the subcommand ("create", "state", ...), or "" when the
-	// line has none (--version, --help, no arguments).
+	// line has none (--version, --help, no arguments). For a line that
+	// creates, it is the creating runtime's reading; otherwise the first
+	// argument after the global flags, any unknown flag taken as boolean.
 	Command string
 	// CommandIndex is Command's index in Args, or -1.
 	CommandIndex int
-	// ContainerID is the first positional argument after the subcommand.
-	ContainerID string
-	// Bundle is the --bundle value as given; "" means the current directory.
-	Bundle string
-	// ConfigFile is crun's --config value as given; "" means config.json.
-	ConfigFile string
+	// ContainerID, Bundle and ConfigFile are set when Rewrites: the
+	// container ID, the --bundle value as given ("" means the current
+	// directory) and crun's --config value ("" means config.json).
+	ContainerID, Bundle, ConfigFile string
 	// Log and LogFormat are the runtime's --log and --log-format values.
 	Log, LogFormat string
 
 	// The wrapper flags; "" when not given.
 	Policy, Runtime, Config string
+
+	// Alternative is crun's reading when runc's (the one above) differs
+	// from it; nil otherwise. See Choose.
+	Alternative *Target
+
+	creates bool
+	foreign bool
 }
 
-// Rewrites reports whether the subcommand creates a container from a
-// bundle, the only moment a config.json can still be changed.
-func (inv *Invocation) Rewrites() bool {
-	switch inv.Command {
-	case "create", "run", "restore":
-		return true
-	}
-	return false
+// Target is one runtime's reading of a line that creates a container.
+type Target struct {
+	// Runtime is whose grammar read it: "runc" or "crun".
+	Runtime                string
+	Command                string
+	ID, Bundle, ConfigFile string
+	commandIndex           int
 }
 
 // ConfigPath is the config file the runtime will read. crun chdirs into
 // the bundle before it opens --config, so a relative --config is relative
 // to the bundle, and the bundle is relative to the working directory.
-func (inv *Invocation) ConfigPath() string {
-	bundle := inv.Bundle
+func (t *Target) ConfigPath() string {
+	bundle := t.Bundle
 	if bundle == "" {
 		bundle = "."
 	}
-	config := inv.ConfigFile
+	config := t.ConfigFile
 	if config == "" {
 		config = "config.json"
 	}
@@ -85,34 +107,44 @@ func (inv *Invocation) ConfigPath() string {
 	return filepath.Join(bundle, config)
 }
 
-// globalValueFlags are the global flags of runc and crun that take a
-// value; every other global flag is boolean.
-var globalValueFlags = map[string]bool{
-	"log": true, "log-format": true, "root": true, "criu": true,
-	"rootless": true, "cgroup-manager": true, "log-level": true,
+// Rewrites reports whether the real runtime will create a container from
+// a bundle (create, run or restore, as runc or crun reads the line), the
+// only moment a config.json can still be changed.
+func (inv *Invocation) Rewrites() bool { return inv.creates }
+
+// ConfigPath is the config file the runtime will read (see Target.ConfigPath).
+func (inv *Invocation) ConfigPath() string {
+	t := Target{Bundle: inv.Bundle, ConfigFile: inv.ConfigFile}
+	return t.ConfigPath()
 }
 
-// commandValueFlags are the value-taking flags of the subcommands that
-// rro-runc reads (create, run, restore) in runc and crun. Knowing them is
-// what keeps "--pid-file create" or "--console-socket -b" from being
-// misread; an unknown flag is taken as boolean, which can only make the
-// container ID wrong, never the bundle.
-var commandValueFlags = map[string]bool{
-	"bundle": true, "b": true, "config": true, "f": true,
-	"console-socket": true, "pid-file": true, "preserve-fds": true,
-	"image-path": true, "work-path": true, "parent-path": true,
-	"manage-cgroups-mode": true, "empty-ns": true, "lsm-profile": true,
-	"lsm-mount-context": true, "status-fd": true, "page-server": true,
+// Choose settles a line that runc and crun would both run but from
+// different bundles: the runtime can only create from a config file that
+// exists, so the reading whose config file exists is the one to rewrite.
+// When both exist it refuses (ErrAmbiguous) rather than guess; when
+// neither does, runc's reading stays and reading it fails, naming it.
+// exists is os.Lstat's success outside tests.
+func (inv *Invocation) Choose(exists func(path string) bool) error {
+	alt := inv.Alternative
+	if alt == nil {
+		return nil
+	}
+	mine, theirs := exists(inv.ConfigPath()), exists(alt.ConfigPath())
+	switch {
+	case mine && theirs:
+		return fmt.Errorf("%w: runc reads config file %s, crun reads %s, and both exist: spell the bundle as --bundle DIR",
+			ErrAmbiguous, inv.ConfigPath(), alt.ConfigPath())
+	case theirs:
+		inv.use(*alt)
+	}
+	inv.Alternative = nil
+	return nil
 }
 
-// commandBoolFlags are the boolean flags of create, run and restore, known
-// so that a single-dash spelling such as -file-locks is not taken for
-// crun's attached short form -fVALUE.
-var commandBoolFlags = map[string]bool{
-	"detach": true, "d": true, "no-pivot": true, "no-new-keyring": true,
-	"keep": true, "no-subreaper": true, "tcp-established": true,
-	"ext-unix-sk": true, "shell-job": true, "file-locks": true,
-	"auto-dedup": true, "lazy-pages": true,
+func (inv *Invocation) use(t Target) {
+	inv.creates = true
+	inv.Command, inv.CommandIndex = t.Command, t.commandIndex
+	inv.ContainerID, inv.Bundle, inv.ConfigFile = t.ID, t.Bundle, t.ConfigFile
 }
 
 // Parse reads argv[1:].
@@ -125,15 +157,103 @@ func Parse(args []string) (*Invocation, error) {
 	if i < len(inv.Args) {
 		inv.CommandIndex = i
 		inv.Command = inv.Args[i]
-		if inv.Rewrites() {
-			inv.scanCommand(inv.Args[i+1:])
-		}
+	}
+	if !inv.decide(false) && (inv.foreign || inv.foreignFlag()) {
+		// A flag neither runc nor crun defines: another runtime may
+		// define it, so nothing is certain and the safe side is the
+		// rewrite. Read the line again, taking such flags as boolean.
+		inv.decide(true)
 	}
 	return inv, nil
 }
 
+// foreignFlag reports whether a create, run or restore line that neither
+// reading runs holds, anywhere before "--", a flag neither runc nor crun
+// defines where it stands. A reading can stop before reaching it (runc
+// counts two container IDs in "create ID --future-flag" and never looks
+// at the flag), yet a runtime that knows the flag may run the line.
+func (inv *Invocation) foreignFlag() bool {
+	switch inv.Command {
+	case "create", "run", "restore":
+	default:
+		return false
+	}
+	for i, arg := range inv.Args {
+		if arg == "--" {
+			return false
+		}
+		if len(arg) < 2 || arg[0] != '-' || i == inv.CommandIndex {
+			continue
+		}
+		cmd := ""
+		if i > inv.CommandIndex {
+			cmd = inv.Command
+		}
+		if !runcKnows(cmd, arg) && !crunKnows(cmd, arg) {
+			return true
+		}
+	}
+	return false
+}
+
+// decide reads the line as runc and as crun would and takes the reading
+// that creates; it reports whether one does. In strict mode, foreign is
+// set when a reading stopped at a flag neither runtime defines.
+func (inv *Invocation) decide(lenient bool) bool {
+	r, rok, rUnknown := read(inv.Args, runcGlobals, runcCommand, lenient)
+	c, cok, cUnknown := read(inv.Args, crunGlobals, crunCommand, lenient)
+	switch {
+	case rok:
+		inv.use(r)
+		if cok && c.ConfigPath() != r.ConfigPath() {
+			alt := c // a copy, so that c itself never escapes to the heap
+			inv.Alternative = &alt
+		}
+		return true
+	case cok:
+		inv.use(c)
+		return true
+	}
+	inv.foreign = rUnknown != "" && !crunKnows(r.Command, rUnknown) ||
+		cUnknown != "" && !runcKnows(c.Command, cUnknown)
+	return false
+}
+
+// read is one runtime's reading: its global flags, then, for create, run
+// and restore, the command's flags and arguments. On a line it would not
+// run, Command is the subcommand whose flags it was reading ("" for the
+// global ones) and unknown the flag it does not define that stopped it.
+func read(args []string,
+	globals func([]string, bool) (int, string),
+	command func(string, []string, bool) (Target, bool, string),
+	lenient bool,
+) (t Target, ok bool, unknown string) {
+	i, unknown := globals(args, lenient)
+	if i < 0 {
+		return Target{}, false, unknown
+	}
+	switch cmd := args[i]; cmd {
+	case "create", "run", "restore":
+		t, ok, unknown = command(cmd, args[i+1:], lenient)
+		t.Command, t.commandIndex = cmd, i
+		return t, ok, unknown
+	}
+	return Target{}, false, ""
+}
+
+// globalValueFlag reports whether a global flag of runc or crun takes a
+// value; every other global flag is taken as boolean by scanGlobals.
+func globalValueFlag(name string) bool {
+	switch name {
+	case "log", "log-format", "root", "criu", "rootless", "cgroup-manager", "log-level":
+		return true
+	}
+	return false
+}
+
 // scanGlobals walks the global flags, removing wrapper flags from
-// inv.Args, and returns the index of the subcommand.
+// inv.Args and reading --log and --log-format, and returns the index of
+// the first argument after them.
 func (inv *Invocation) scanGlobals() (int, error) {
 	copied := false
 	i := 0
@@ -166,7 +286,7 @@ func (inv *Invocation) scanGlobals() (int, error) {
 			inv.Args = append(inv.Args[:i], inv.Args[i+n:]...)
 			continue
 		}
-		if globalValueFlags[name] {
+		if globalValueFlag(name) {
 			if !hasValue {
 				if i+1 >= len(inv.Args) {
 					return len(inv.Args), nil
@@ -196,84 +316,6 @@ func (inv *Invocation) wrapperField(name string) *string {
 		return &inv.Config
 	}
 	return nil
-}
-
-// scanCommand reads the flags of create, run and restore the way runc
-// (urfave/cli v1) does: flags are first moved before the positional
-// arguments, each dragging along the non-flag argument that follows it,
-// then read in order until the first positional argument, which is the
-// container ID; "--" ends both steps. So flags may follow the container
-// ID, and the last --bundle wins. crun's argp permutes the same way.
-func (inv *Invocation) scanCommand(args []string) {
-	args = reorder(args)
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		if arg == "--" {
-			if i+1 < len(args) {
-				inv.ContainerID = args[i+1]
-			}
-			return
-		}
-		name, value, hasValue, ok := splitCommandFlag(arg)
-		if !ok {
-			inv.ContainerID = arg
-			return
-		}
-		if !commandValueFlags[name] {
-			continue
-		}
-		if !hasValue {
-			if i+1 >= len(args) {
-				return
-			}
-			i++
-			value = args[i]
-		}
-		switch name {
-		case "bundle", "b":
-			inv.Bundle = value
-		case "config", "f":
-			inv.ConfigFile = value
-		}
-	}
-}
-
-// reorder is urfave/cli v1's argument reordering (v1.22, used by runc 1.1).
-func reorder(args []string) []string {
-	flags := make([]string, 0, len(args))
-	var rest []string
-	mayBeValue := false
-	for i, arg := range args {
-		name, _, hasValue, isFlag := splitCommandFlag(arg)
-		// Only flags the command defines move; urfave/cli leaves the rest
-		// in place (and Go's flag package then rejects them).
-		isFlag = isFlag && (commandValueFlags[name] || commandBoolFlags[name])
-		switch {
-		case mayBeValue && !isFlag:
-			mayBeValue = false
-			flags = append(flags, arg)
-		case arg == "--":
-			rest = append(rest, args[i:]...)
-			return append(flags, rest...)
-		case isFlag:
-			flags = append(flags, arg)
-			mayBeValue = !hasValue
-		default:
-			rest = append(rest, arg)
-		}
-	}
-	return append(flags, rest...)
-}
-
-// splitCommandFlag is splitFlag plus argp's attached short values -bDIR
-// and -fFILE (crun), told apart from single-dash long flags by name.
-func splitCommandFlag(arg string) (name, value string, hasValue, ok bool) {
-	name, value, hasValue, ok = splitFlag(arg)
-	if ok && !hasValue && arg[1] != '-' && !commandValueFlags[name] && !commandBoolFlags[name] &&
-		(name[0] == 'b' || name[0] == 'f') {
-		return name[:1], name[1:], true, true
-	}
-	return name, value, hasValue, ok
 }
 
 // splitFlag splits "-x", "--x", "-x=v" and "--x=v". ok is false for

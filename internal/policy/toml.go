@@ -2,9 +2,10 @@ package policy
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rro-runc/rro-runc/internal/tomlstr"
 )
 
 // The wrapper's file has five flat keys, and rro-runc starts on every
@@ -193,6 +194,10 @@ func (p *tomlParser) value() (value, error) {
 	return value{}, p.errorf("unsupported value (use a string, true/false, or an array of strings)")
 }
 
+// str reads one single-line string value. Finding its end is the only
+// scanning done here; decoding (escapes, forbidden characters) is
+// tomlstr's, shared with rroctl configure, so the file means to rro-runc
+// exactly what it means to TOML.
 func (p *tomlParser) str() (string, error) {
 	quote := p.peek()
 	if strings.HasPrefix(p.src[p.pos:], string([]byte{quote, quote, quote})) {
@@ -204,19 +209,16 @@ func (p *tomlParser) str() (string, error) {
 		if c == '\n' {
 			break
 		}
-		if c == '\\' && quote == '"' {
+		if c == '\\' && quote == '"' && end+1 < len(p.src) && p.src[end+1] != '\n' {
 			end++
 			continue
 		}
 		if c == quote {
 			lit := p.src[p.pos : end+1]
 			p.pos = end + 1
-			if quote == '\'' {
-				return lit[1 : len(lit)-1], nil
-			}
-			s, err := strconv.Unquote(lit)
+			s, err := tomlstr.Unquote(lit)
 			if err != nil {
-				return "", p.errorf("bad escape in string %s", lit)
+				return "", p.errorf("string %s: %v", lit, err)
 			}
 			return s, nil
 		}
