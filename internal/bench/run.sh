@@ -30,6 +30,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
+# The engine case drives containerd 2.x, which e2e/setup.sh builds into
+# .cache (Debian packages only 1.6).
+if [ ! -x .cache/containerd-v2.4.2/bin/ctr ]; then
+	./e2e/setup.sh >&2
+fi
+
 wrapper=bin/rro-runc
 if [ ! -x "$wrapper" ]; then
 	echo "bench: $wrapper is missing; run make build (or make bench, which does)" >&2
