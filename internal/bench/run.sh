@@ -64,3 +64,16 @@ else
 	args+=(-out internal/bench/results.md)
 fi
 "$tmp/rrobench" "${args[@]}" "$@"
+
+# The in-process rewrite of 1,000 and 10,000 mounts, so a regression there
+# shows in the same report (go test's own timing; -count 5 for a spread).
+benchtime=(-count 5)
+[ -n "${BENCH_SMOKE:-}" ] && benchtime=(-benchtime 1x -count 1)
+{
+	echo
+	echo "### The rewrite in process (\`go test -run '^\$' -bench 'Rewrite' -benchmem ./rewrite\`)"
+	echo
+	echo '```'
+	go test -run '^$' -bench 'Rewrite' -benchmem "${benchtime[@]}" ./rewrite | grep -E '^(Benchmark|goos|goarch|cpu)'
+	echo '```'
+} | if [ -n "${BENCH_SMOKE:-}" ]; then cat; else tee -a internal/bench/results.md; fi

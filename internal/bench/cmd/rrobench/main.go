@@ -67,7 +67,7 @@ func main() {
 	flag.StringVar(&o.cacheDir, "cache-dir", "", "rro-runc's probe cache (RRO_RUNC_CACHE_DIR), emptied for the cold case (default: a private one in the work dir)")
 	flag.StringVar(&o.workParent, "dir", "/run", "where the bundle, rootfs and runc root are made: /run, where engines keep their bundles")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report here (not in smoke mode)")
-	flag.StringVar(&o.cases, "cases", "all", "timed cases to run, comma-separated: version,state,create,cold,engine (create includes delete)")
+	flag.StringVar(&o.cases, "cases", "all", "timed cases to run, comma-separated: version,state,create,cold,rootless,engine (create includes delete)")
 	flag.StringVar(&o.containerd, "containerd", ".cache/containerd-v2.4.2/bin", "directory holding containerd 2.x, containerd-shim-runc-v2 and ctr, for the engine case")
 	flag.IntVar(&o.engineRuns, "engine-runs", 0, "rounds of the engine case, each mode (default 40, smoke 2)")
 	flag.IntVar(&o.engineParallel, "engine-parallel", 4, "containers started at once in the engine case's parallel mode")
@@ -102,9 +102,9 @@ func main() {
 func defaults(o *options) error {
 	for _, c := range strings.Split(o.cases, ",") {
 		switch strings.TrimSpace(c) {
-		case "all", "version", "state", "create", "cold", "engine":
+		case "all", "version", "state", "create", "cold", "rootless", "engine":
 		default:
-			return fmt.Errorf("-cases: unknown case %q (want version, state, create, cold, engine or all)", c)
+			return fmt.Errorf("-cases: unknown case %q (want version, state, create, cold, rootless, engine or all)", c)
 		}
 	}
 	pick := func(v *int, full, smoke int) {
@@ -331,6 +331,12 @@ func run(o *options) error {
 			return err
 		}
 		rep.cases = append(rep.cases, r)
+	}
+
+	if o.want("rootless") {
+		if err := rootlessCase(o, f, rep, strace, warmup, progress); err != nil {
+			return err
+		}
 	}
 
 	if o.want("engine") {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -13,6 +14,7 @@ type side struct {
 	name string
 	path string
 	env  []string
+	cred *syscall.Credential // run as this user; nil: as the harness (root)
 }
 
 // sample is one timed call; before and after run outside the timed region
@@ -66,7 +68,7 @@ func measure(name string, target target, sides []side, n, warmup int, s sample, 
 				return fmt.Errorf("%s, %s, before: %w", name, sd.name, err)
 			}
 		}
-		u, err := f.run(sd.path, s.args(sd), sd.env)
+		u, err := f.runSide(sd, s.args(sd))
 		if err != nil {
 			return fmt.Errorf("%s, %s: %w", name, sd.name, err)
 		}
