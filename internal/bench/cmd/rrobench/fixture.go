@@ -208,6 +208,12 @@ type usage struct {
 // file: a pipe would be inherited by the container's init and keep Wait
 // from returning.
 func (f *fixture) run(path string, args, env []string) (usage, error) {
+	return f.runSide(side{path: path, env: env}, args)
+}
+
+// runSide is run as the side's user.
+func (f *fixture) runSide(s side, args []string) (usage, error) {
+	path, env := s.path, s.env
 	f.busy.Lock()
 	defer f.busy.Unlock()
 	if f.closing.Load() {
@@ -217,6 +223,9 @@ func (f *fixture) run(path string, args, env []string) (usage, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Stderr = f.errFile
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
 	start := time.Now()
 	err := cmd.Run()
 	u := usage{wall: time.Since(start)}

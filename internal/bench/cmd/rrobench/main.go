@@ -41,6 +41,8 @@ type options struct {
 	initRuns                       int
 	extra                          []side // -extra: variants to try side by side
 	cases                          string // -cases: which timed cases run
+	containerd                     string // directory of containerd 2.x, its shim and ctr (engine case)
+	engineRuns, engineParallel     int
 }
 
 // want says whether the timed case key was asked for.
@@ -65,7 +67,10 @@ func main() {
 	flag.StringVar(&o.cacheDir, "cache-dir", "", "rro-runc's probe cache (RRO_RUNC_CACHE_DIR), emptied for the cold case (default: a private one in the work dir)")
 	flag.StringVar(&o.workParent, "dir", "/run", "where the bundle, rootfs and runc root are made: /run, where engines keep their bundles")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report here (not in smoke mode)")
-	flag.StringVar(&o.cases, "cases", "all", "timed cases to run, comma-separated: version,state,create,cold (create includes delete)")
+	flag.StringVar(&o.cases, "cases", "all", "timed cases to run, comma-separated: version,state,create,cold,rootless,engine (create includes delete)")
+	flag.StringVar(&o.containerd, "containerd", ".cache/containerd-v2.4.2/bin", "directory holding containerd 2.x, containerd-shim-runc-v2 and ctr, for the engine case")
+	flag.IntVar(&o.engineRuns, "engine-runs", 0, "rounds of the engine case, each mode (default 40, smoke 2)")
+	flag.IntVar(&o.engineParallel, "engine-parallel", 4, "containers started at once in the engine case's parallel mode")
 	flag.BoolVar(&o.smoke, "smoke", false, "a few runs of everything: checks that it works, no figures to trust")
 	flag.BoolVar(&o.placeholder, "placeholder", false, "the wrapper is not rro-runc (harness development): skip the rro checks")
 	flag.IntVar(&o.fastRuns, "runs", 0, "runs of each fast case (default 500, smoke 5)")
@@ -97,9 +102,9 @@ func main() {
 func defaults(o *options) error {
 	for _, c := range strings.Split(o.cases, ",") {
 		switch strings.TrimSpace(c) {
-		case "all", "version", "state", "create", "cold":
+		case "all", "version", "state", "create", "cold", "rootless", "engine":
 		default:
-			return fmt.Errorf("-cases: unknown case %q (want version, state, create, cold or all)", c)
+			return fmt.Errorf("-cases: unknown case %q (want version, state, create, cold, rootless, engine or all)", c)
 		}
 	}
 	pick := func(v *int, full, smoke int) {
@@ -114,6 +119,10 @@ func defaults(o *options) error {
 	pick(&o.createRuns, 100, 3)
 	pick(&o.coldRuns, 60, 2)
 	pick(&o.initRuns, 101, 3)
+	pick(&o.engineRuns, 40, 2)
+	if o.engineParallel < 2 {
+		o.engineParallel = 2
+	}
 	if o.runc == "" {
 		p, err := exec.LookPath("runc")
 		if err != nil {
@@ -122,6 +131,9 @@ func defaults(o *options) error {
 		o.runc = p
 	}
 	var err error
+	if o.containerd, err = filepath.Abs(o.containerd); err != nil {
+		return err
+	}
 	for _, p := range []*string{&o.runc, &o.wrapper, &o.goFloor, &o.cFloor} {
 		if *p == "" {
 			continue
@@ -228,9 +240,16 @@ func run(o *options) error {
 	}
 
 	fast := append([]side{sRunc, sRro, sRroFile}, floors...)
+	// The pass-through target is rro-runc's own share: its median minus the
+	// Go exec-only floor's, same build flags, same run (issue 12). Without
+	// a floor there is nothing to hold it against.
+	passTarget := target{}
+	if o.goFloor != "" {
+		passTarget = target{ms: 0.1, against: floors[0].name}
+	}
 	if o.want("version") {
 		progress(fmt.Sprintf("--version, %d runs x %d sides", o.fastRuns, len(fast)))
-		r, err := measure("`--version`", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return []string{"--version"} }}, f)
+		r, err := measure("`--version`", passTarget, fast, o.fastRuns, warmup, sample{args: func(side) []string { return []string{"--version"} }}, f)
 		if err != nil {
 			return err
 		}
@@ -240,7 +259,7 @@ func run(o *options) error {
 	stateArgs := []string{"--root", f.root, "state", f.stateID}
 	if o.want("state") {
 		progress(fmt.Sprintf("state, %d runs x %d sides", o.fastRuns, len(fast)))
-		r, err := measure("`state ID` (running)", 1.0, fast, o.fastRuns, warmup, sample{args: func(side) []string { return stateArgs }}, f)
+		r, err := measure("`state ID` (running)", passTarget, fast, o.fastRuns, warmup, sample{args: func(side) []string { return stateArgs }}, f)
 		if err != nil {
 			return err
 		}
@@ -255,7 +274,7 @@ func run(o *options) error {
 	createArgs := func(s side) []string {
 		return f.runcArgs("create", "--bundle", f.bundle, "--pid-file", filepath.Join(f.bundle, "init.pid"), ids[s.name])
 	}
-	del := newCaseResult("`delete ID` (created)", 1.0, createSides)
+	del := newCaseResult("`delete ID` (created)", target{}, createSides)
 	deleteAfter := func(record *bool) func(s side) error {
 		return func(s side) error {
 			u, err := f.run(s.path, f.runcArgs("delete", ids[s.name]), s.env)
@@ -282,7 +301,13 @@ func run(o *options) error {
 	}
 	if o.want("create") {
 		progress(fmt.Sprintf("create+delete, warm cache, %d runs x %d sides", o.createRuns, len(createSides)))
-		r, err := measure(fmt.Sprintf("`create`, %d mounts (%d rro), warm cache", totalMounts, rewritable), 1.5, createSides, o.createRuns, warmup,
+		// create's target holds rro-runc against runc creating the config
+		// rro-runc already rewrote: the rro mounts' own cost is runc's.
+		createTarget := target{ms: 1.5, against: "runc"}
+		if f.rewritten != nil {
+			createTarget.against = runcRewritten
+		}
+		r, err := measure(fmt.Sprintf("`create`, %d mounts (%d rro), warm cache", totalMounts, rewritable), createTarget, createSides, o.createRuns, warmup,
 			sample{before: warmBefore, args: createArgs, after: deleteAfter(&recordDeletes)}, f)
 		if err != nil {
 			return err
@@ -300,12 +325,25 @@ func run(o *options) error {
 	noRecord := false
 	if o.want("cold") {
 		progress(fmt.Sprintf("create+delete, cold cache, %d runs x %d sides", o.coldRuns, len(coldSides)))
-		r, err := measure(fmt.Sprintf("`create`, %d mounts (%d rro), cold cache", totalMounts, rewritable), 0, coldSides, o.coldRuns, 1,
+		r, err := measure(fmt.Sprintf("`create`, %d mounts (%d rro), cold cache", totalMounts, rewritable), target{}, coldSides, o.coldRuns, 1,
 			sample{before: coldBefore, args: createArgs, after: deleteAfter(&noRecord)}, f)
 		if err != nil {
 			return err
 		}
 		rep.cases = append(rep.cases, r)
+	}
+
+	if o.want("rootless") {
+		if err := rootlessCase(o, f, rep, strace, warmup, progress); err != nil {
+			return err
+		}
+	}
+
+	if o.want("engine") {
+		rep.engine, err = engineCase(o, f, o.cacheDir, progress)
+		if err != nil {
+			return err
+		}
 	}
 
 	progress("counting under strace")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -13,6 +14,7 @@ type side struct {
 	name string
 	path string
 	env  []string
+	cred *syscall.Credential // run as this user; nil: as the harness (root)
 }
 
 // sample is one timed call; before and after run outside the timed region
@@ -27,14 +29,21 @@ type sample struct {
 // sides[0] is the baseline every other side is compared with.
 type caseResult struct {
 	name   string
-	target float64 // ms over the baseline; 0 when the issue sets none
+	target target
 	sides  []side
 	times  [][]time.Duration
 	cpu    [][]time.Duration
 	faults [][]int64
 }
 
-func newCaseResult(name string, target float64, sides []side) *caseResult {
+// target is the most rro-runc may cost over another side of the same case
+// (ms of the medians); zero ms when the issue sets none.
+type target struct {
+	ms      float64
+	against string // the side's name
+}
+
+func newCaseResult(name string, target target, sides []side) *caseResult {
 	k := len(sides)
 	return &caseResult{name: name, target: target, sides: sides,
 		times: make([][]time.Duration, k), cpu: make([][]time.Duration, k), faults: make([][]int64, k)}
@@ -50,7 +59,7 @@ func (r *caseResult) record(k int, u usage) {
 // rotated by i and reversed every other round, so that each side takes
 // each position equally often and a slow drift of the machine (another
 // job, frequency scaling) lands on every side alike instead of on one.
-func measure(name string, target float64, sides []side, n, warmup int, s sample, f *fixture) (*caseResult, error) {
+func measure(name string, target target, sides []side, n, warmup int, s sample, f *fixture) (*caseResult, error) {
 	r := newCaseResult(name, target, sides)
 	one := func(k int, record bool) error {
 		sd := sides[k]
@@ -59,7 +68,7 @@ func measure(name string, target float64, sides []side, n, warmup int, s sample,
 				return fmt.Errorf("%s, %s, before: %w", name, sd.name, err)
 			}
 		}
-		u, err := f.run(sd.path, s.args(sd), sd.env)
+		u, err := f.runSide(sd, s.args(sd))
 		if err != nil {
 			return fmt.Errorf("%s, %s: %w", name, sd.name, err)
 		}
@@ -149,4 +158,15 @@ func pairedDelta(r *caseResult, k int) float64 {
 	}
 	slices.Sort(d)
 	return quantile(d, 0.5)
+}
+
+// sideIndex is the index of the side named name; 0 (the baseline) when
+// there is none, so a missing side reads as "against the baseline".
+func (r *caseResult) sideIndex(name string) int {
+	for k, s := range r.sides {
+		if s.name == name {
+			return k
+		}
+	}
+	return 0
 }

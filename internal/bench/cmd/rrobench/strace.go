@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -206,7 +207,15 @@ func firstString(args string) string {
 // traceCall runs one wrapper call under strace and counts.
 func traceCall(f *fixture, strace string, sd side, args []string) (counts, error) {
 	out := filepath.Join(f.dir, "strace.out")
-	full := append([]string{"-f", "-b", "execve", "-qq", "-s", "4096", "-e", "signal=none", "-e", "trace=" + straceSyscalls, "-o", out, "--", sd.path}, args...)
+	full := []string{"-f", "-b", "execve", "-qq", "-s", "4096", "-e", "signal=none", "-e", "trace=" + straceSyscalls, "-o", out}
+	if sd.cred != nil { // strace runs the call as that user, named
+		u, err := user.LookupId(strconv.Itoa(int(sd.cred.Uid)))
+		if err != nil {
+			return counts{}, err
+		}
+		full = append(full, "-u", u.Username)
+	}
+	full = append(append(full, "--", sd.path), args...)
 	if _, err := f.run(strace, full, sd.env); err != nil {
 		return counts{}, err
 	}
