@@ -341,17 +341,23 @@ func commonPrefix(a, b []string) int {
 }
 
 // insertLines inserts whole lines at pos, the start of a line or the end
-// of the text, with a blank line before them when blankBefore is set.
+// of the text, with a blank line before them when blankBefore is set and
+// pos is not the start of the text. Every insertion is one that remove
+// can take out again to give back the exact bytes: the blank line comes
+// always (not only when the text before lacks one), and a text without a
+// final newline keeps lacking one.
 func insertLines(src []byte, pos int, text string, blankBefore bool) []byte {
+	nl := newline(src)
+	if nl != "\n" {
+		text = strings.ReplaceAll(text, "\n", nl)
+	}
 	var pre string
 	if pos > 0 && src[pos-1] != '\n' {
-		pre = newline(src)
+		// Only at the end of a text without a final newline.
+		pre, text = nl, strings.TrimSuffix(text, nl)
 	}
-	if blankBefore && pos > 0 && !(bytes.HasSuffix(src[:pos], []byte("\n\n")) || bytes.HasSuffix(src[:pos], []byte("\n\r\n"))) {
-		pre += newline(src)
-	}
-	if nl := newline(src); nl != "\n" {
-		text = strings.ReplaceAll(text, "\n", nl)
+	if blankBefore && pos > 0 {
+		pre += nl
 	}
 	return splice(src, pos, pos, pre+text)
 }
@@ -372,35 +378,26 @@ func tomlAppend(src []byte, table []string, key, s string) ([]byte, error) {
 		return nil, err
 	}
 	kv := d.findKV(append(slices.Clone(table), key))
-	if kv == nil {
-		return nil, fmt.Errorf("key not found in the text")
-	}
-	elems, err := arrayElems(src, kv.valStart)
-	if err != nil {
-		return nil, err
+	if kv == nil || kv.elems == nil {
+		return nil, fmt.Errorf("not an array of strings in the text")
 	}
 	lit := tomlString(s)
-	if len(elems) == 0 {
+	if len(kv.elems) == 0 {
 		return splice(src, kv.valStart, kv.valEnd, "["+lit+"]"), nil
 	}
-	last := elems[len(elems)-1]
+	last := kv.elems[len(kv.elems)-1]
 	// A trailing comma after the last element?
-	p := &tomlScanner{src: src, pos: last.end}
-	p.skipSpace()
-	trailing := p.peek() == ','
+	after := skipTOMLSpace(src, last.end)
+	trailing := src[after] == ','
 	lineStart := bytes.LastIndexByte(src[:last.start], '\n') + 1
 	multiline := bytes.IndexByte(src[kv.valStart:last.start], '\n') >= 0
 	elemIndent := src[lineStart:last.start]
 	switch {
 	case multiline && trailing && len(bytes.TrimLeft(elemIndent, " \t")) == 0:
 		// One element a line, each with its comma: a new line alike.
-		lineEnd := bytes.IndexByte(src[p.pos:], '\n')
-		if lineEnd < 0 {
-			return nil, fmt.Errorf("unexpected end of array")
-		}
-		return insertLines(src, p.pos+lineEnd+1, string(elemIndent)+lit+",\n", false), nil
+		return insertLines(src, lineEnd(src, after), string(elemIndent)+lit+",\n", false), nil
 	case trailing:
-		return splice(src, p.pos+1, p.pos+1, " "+lit+","), nil
+		return splice(src, after+1, after+1, " "+lit+","), nil
 	default:
 		return splice(src, last.end, last.end, ", "+lit), nil
 	}
