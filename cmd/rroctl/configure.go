@@ -56,7 +56,7 @@ func configureTargetCommand(t configure.Target) *cli.Command {
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the change as a diff and write nothing"},
 	}
 	usage := map[configure.Target]string{
-		configure.Containerd: "add a CRI runtime handler (runtime_type io.containerd.runc.v2, BinaryName, pod_annotations org.rro-runc.*)",
+		configure.Containerd: "add a CRI runtime handler (runtime_type io.containerd.runc.v2, BinaryName, pod_annotations org.rro-runc.policy and org.rro-runc.exclude)",
 		configure.Docker:     "add a runtime to daemon.json",
 		configure.Podman:     "add an OCI runtime to containers.conf and list it in runtime_supports_json",
 	}[t]

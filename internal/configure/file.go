@@ -76,7 +76,7 @@ func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
 		return nil, err
 	}
 	res.Changed = res.Created || !bytes.Equal(res.New, old)
-	res.Warnings = warnings(t, res.Path, res.New)
+	res.Warnings = warnings(t, res.Path, res.New, o.RuntimeName)
 	if !res.Changed || dryRun {
 		return res, nil
 	}
