@@ -141,7 +141,7 @@ func TestContainerd(t *testing.T) {
 				}
 			}},
 		{name: "config version 4 (containerd 2.3 and later)", o: opts(), cri: cri3,
-			in: "version = 4\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n",
+			in:   "version = 4\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n",
 			keep: []string{"  runtime_type = 'io.containerd.runc.v2'"}},
 		{name: "tables written as dotted keys", o: opts(), cri: cri2,
 			in: "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes.rro.runtime_type = \"io.containerd.runc.v2\"\n",
