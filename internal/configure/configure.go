@@ -79,9 +79,16 @@ func ParseTarget(s string) (Target, error) {
 // DefaultRuntimeName is the runtime (handler) name used when none is given.
 const DefaultRuntimeName = "rro"
 
-// PodAnnotations is what containerd's CRI plugin must pass through to
-// the runtime for rro-runc's per-pod annotations to reach it.
-const PodAnnotations = "org.rro-runc.*"
+// PodAnnotations are the pod annotations containerd's CRI plugin passes
+// through to rro-runc: the two meant for pods. Never a pattern such as
+// org.rro-runc.*: that would let any pod set org.rro-runc.applied,
+// rro-runc's own record of what it did, and claim a protection it does
+// not have.
+var PodAnnotations = []string{rewrite.AnnotationPolicy, rewrite.AnnotationExclude}
+
+// legacyPodAnnotations is what rroctl wrote before PodAnnotations; a run
+// over a file holding it replaces it.
+const legacyPodAnnotations = "org.rro-runc.*"
 
 // Options say what to install.
 type Options struct {
@@ -134,24 +141,21 @@ func (o *Options) check(t Target) error {
 // src may be empty (a new file). It returns src itself when nothing needs
 // to change. name is the file's name, for error messages.
 func Edit(t Target, name string, src []byte, o Options) ([]byte, error) {
+	return dispatch(t, name, src, o, map[Target]func([]byte, Options) ([]byte, error){
+		Containerd: editContainerd, Docker: editDocker, Podman: editPodman,
+	})
+}
+
+// dispatch checks o and runs the target's function on src; its errors
+// name the file.
+func dispatch(t Target, name string, src []byte, o Options, fns map[Target]func([]byte, Options) ([]byte, error)) ([]byte, error) {
+	if _, err := ParseTarget(string(t)); err != nil {
+		return nil, err
+	}
 	if err := o.check(t); err != nil {
 		return nil, err
 	}
-	var (
-		out []byte
-		err error
-	)
-	switch t {
-	case Containerd:
-		out, err = editContainerd(src, o)
-	case Docker:
-		out, err = editDocker(src, o)
-	case Podman:
-		out, err = editPodman(src, o)
-	default:
-		_, err = ParseTarget(string(t))
-		return nil, err
-	}
+	out, err := fns[t](src, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
