@@ -248,3 +248,31 @@ func TestReplaceFallback(t *testing.T) {
 	}
 	assertNoTemp(t, dir)
 }
+
+// BenchmarkReplace: Replace of a 16 KiB file (a config.json of about 20
+// mounts) on /run and /dev/shm, by O_TMPFILE and by the named fallback.
+func BenchmarkReplace(b *testing.B) {
+	data := bytes.Repeat([]byte("x"), 16<<10)
+	for _, parent := range []string{"/run", "/dev/shm"} {
+		for _, tmpfile := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/tmpfile=%v", parent, tmpfile), func(b *testing.B) {
+				defer func(old bool) { useTmpfile = old }(useTmpfile)
+				useTmpfile = tmpfile
+				dir, err := os.MkdirTemp(parent, "rro-bench-")
+				if err != nil {
+					b.Skip(err)
+				}
+				b.Cleanup(func() { os.RemoveAll(dir) })
+				p := filepath.Join(dir, "config.json")
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if err := Replace(p, data, 0o644); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
