@@ -4,8 +4,9 @@
 // the cache need fake runtimes the cache will vouch for.
 //
 // Such a runtime is a copy of the running test binary with the script
-// beside it (PATH.elfwrap.sh); started under the copy's path, Main turns
-// the process into `/bin/sh PATH.elfwrap.sh ARGS...`. Writing the runtime
+// beside it (PATH.elfwrap.sh); started under the copy's path, Main execs
+// the script (its #! line picks the shell) with the same arguments, in
+// the same process: $$ is the PID the caller started. Writing the runtime
 // again copies the binary again (a new inode: a new build to the cache);
 // changing only the script is changing what an ELF wrapper runs, which
 // the cache cannot see, as documented in probe.
@@ -28,22 +29,30 @@ func Main() {
 	if _, err := os.Stat(script); err != nil {
 		return
 	}
-	err := syscall.Exec("/bin/sh", append([]string{"sh", script}, os.Args[1:]...), os.Environ())
-	os.Stderr.WriteString("elfwrap: exec /bin/sh " + script + ": " + err.Error() + "\n")
+	err := syscall.Exec(script, append([]string{script}, os.Args[1:]...), os.Environ())
+	os.Stderr.WriteString("elfwrap: exec " + script + ": " + err.Error() + "\n")
 	os.Exit(127)
 }
 
 // Write makes path an ELF runtime that runs script (the script's text,
-// starting with #!/bin/sh or not): script to path.elfwrap.sh, then a
+// starting with its #! line): script to path.elfwrap.sh, then a
 // fresh copy of the test binary renamed onto path, mode 0755.
 func Write(t testing.TB, path, script string) {
 	t.Helper()
-	WriteScript(t, path, script)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := os.Open(self)
+	WriteFrom(t, self, path, script)
+}
+
+// WriteFrom is Write with the ELF executable copied from elf: the test
+// binary (Write), or the small launcher command in this package's
+// launcher directory for tests that time their runtime.
+func WriteFrom(t testing.TB, elf, path, script string) {
+	t.Helper()
+	WriteScript(t, path, script)
+	in, err := os.Open(elf)
 	if err != nil {
 		t.Fatal(err)
 	}
