@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -273,6 +275,86 @@ func BenchmarkReplace(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// replaceWithFsync is Replace as it was before issue 12 (named temporary
+// file, fsync of the file, rename, fsync of the directory), kept only to
+// measure what dropping the fsyncs saves, side by side.
+func replaceWithFsync(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// TestMeasureReplace (RRO_MEASURE=1) times Replace against the fsyncing
+// version it replaced, interleaved round by round on /run and /dev/shm so
+// that both see the same machine load, and logs the medians.
+func TestMeasureReplace(t *testing.T) {
+	if os.Getenv("RRO_MEASURE") != "1" {
+		t.Skip("a measurement: RRO_MEASURE=1")
+	}
+	data := bytes.Repeat([]byte("x"), 16<<10)
+	type variant struct {
+		name string
+		f    func(string) error
+	}
+	variants := []variant{
+		{"with fsyncs (before)", func(p string) error { return replaceWithFsync(p, data) }},
+		{"O_TMPFILE, no fsync (now)", func(p string) error { return Replace(p, data, 0o644) }},
+		{"named fallback, no fsync", func(p string) error {
+			useTmpfile = false
+			defer func() { useTmpfile = true }()
+			return Replace(p, data, 0o644)
+		}},
+	}
+	for _, parent := range []string{"/run", "/dev/shm"} {
+		dir, err := os.MkdirTemp(parent, "rro-measure-")
+		must(t, err)
+		defer os.RemoveAll(dir)
+		p := filepath.Join(dir, "config.json")
+		must(t, os.WriteFile(p, data, 0o644))
+		var st unix.Statfs_t
+		must(t, unix.Statfs(dir, &st))
+		times := make([][]time.Duration, len(variants))
+		for range 40 {
+			for i, v := range variants {
+				start := time.Now()
+				for range 10 {
+					must(t, v.f(p))
+				}
+				times[i] = append(times[i], time.Since(start)/10)
+			}
+		}
+		for i, v := range variants {
+			slices.Sort(times[i])
+			ts := times[i]
+			t.Logf("%s (fs magic %#x): %s: median %s, p10 %s, p90 %s", parent, st.Type, v.name, ts[len(ts)/2], ts[len(ts)/10], ts[len(ts)*9/10])
 		}
 	}
 }
