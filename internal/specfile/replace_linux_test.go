@@ -170,6 +170,33 @@ func getXattrT(t *testing.T, p, name string) []byte {
 // TestReplaceKeepsAttributes: a user xattr and a POSIX ACL on config.json
 // survive the replacement, with O_TMPFILE and with the named fallback.
 func TestReplaceKeepsAttributes(t *testing.T) {
+	forAttributeCases(t, 0o640, func(t *testing.T, dir, p string) {
+		setOrSkip(t, p, "user.rro-test", []byte("kept"))
+		setOrSkip(t, p, "system.posix_acl_access", posixACL())
+		acl := getXattrT(t, p, "system.posix_acl_access")
+		if err := Replace(p, []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "new" {
+			t.Fatalf("contents %q", b)
+		}
+		if v := getXattrT(t, p, "user.rro-test"); string(v) != "kept" {
+			t.Errorf("user.rro-test = %q, want kept", v)
+		}
+		if v := getXattrT(t, p, "system.posix_acl_access"); !bytes.Equal(v, acl) {
+			t.Errorf("ACL %x, want %x", v, acl)
+		}
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+			t.Errorf("mode %v, want 0640", fi.Mode())
+		}
+		assertNoTemp(t, dir)
+	})
+}
+
+// forAttributeCases runs test on each filesystem of attributeDirs, with
+// O_TMPFILE and with the named fallback, on a fresh directory holding p,
+// a config.json with mode perm.
+func forAttributeCases(t *testing.T, perm os.FileMode, test func(t *testing.T, dir, p string)) {
 	for fsName, base := range attributeDirs(t) {
 		for _, tmpfile := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/tmpfile=%v", fsName, tmpfile), func(t *testing.T) {
@@ -179,26 +206,8 @@ func TestReplaceKeepsAttributes(t *testing.T) {
 				must(t, err)
 				p := filepath.Join(dir, "config.json")
 				mustWrite(t, p, "old")
-				must(t, os.Chmod(p, 0o640))
-				setOrSkip(t, p, "user.rro-test", []byte("kept"))
-				setOrSkip(t, p, "system.posix_acl_access", posixACL())
-				acl := getXattrT(t, p, "system.posix_acl_access")
-				if err := Replace(p, []byte("new"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if b, _ := os.ReadFile(p); string(b) != "new" {
-					t.Fatalf("contents %q", b)
-				}
-				if v := getXattrT(t, p, "user.rro-test"); string(v) != "kept" {
-					t.Errorf("user.rro-test = %q, want kept", v)
-				}
-				if v := getXattrT(t, p, "system.posix_acl_access"); !bytes.Equal(v, acl) {
-					t.Errorf("ACL %x, want %x", v, acl)
-				}
-				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-					t.Errorf("mode %v, want 0640", fi.Mode())
-				}
-				assertNoTemp(t, dir)
+				must(t, os.Chmod(p, perm))
+				test(t, dir, p)
 			})
 		}
 	}
@@ -207,29 +216,18 @@ func TestReplaceKeepsAttributes(t *testing.T) {
 // TestReplaceNoInheritedACL: a default ACL on the directory, which the
 // new file inherits, does not give it an access ACL the original lacked.
 func TestReplaceNoInheritedACL(t *testing.T) {
-	for fsName, base := range attributeDirs(t) {
-		for _, tmpfile := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/tmpfile=%v", fsName, tmpfile), func(t *testing.T) {
-				defer func(old bool) { useTmpfile = old }(useTmpfile)
-				useTmpfile = tmpfile
-				dir, err := os.MkdirTemp(base, "inherit-")
-				must(t, err)
-				p := filepath.Join(dir, "config.json")
-				mustWrite(t, p, "old")
-				must(t, os.Chmod(p, 0o600))
-				setOrSkip(t, dir, "system.posix_acl_default", posixACL())
-				if err := Replace(p, []byte("new"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(p, "system.posix_acl_access", b) }); err != unix.ENODATA {
-					t.Errorf("the new file has an access ACL %x (%v); the original had none", v, err)
-				}
-				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
-					t.Errorf("mode %v, want 0600", fi.Mode())
-				}
-			})
+	forAttributeCases(t, 0o600, func(t *testing.T, dir, p string) {
+		setOrSkip(t, dir, "system.posix_acl_default", posixACL())
+		if err := Replace(p, []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(p, "system.posix_acl_access", b) }); err != unix.ENODATA {
+			t.Errorf("the new file has an access ACL %x (%v); the original had none", v, err)
+		}
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("mode %v, want 0600", fi.Mode())
+		}
+	})
 }
 
 // TestReplaceFallback: without O_TMPFILE the named temporary file gives
