@@ -13,6 +13,7 @@ import (
 
 	"github.com/rro-runc/rro-runc/internal/argv"
 	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
@@ -39,21 +40,6 @@ func invocation(t *testing.T, bundle string) *argv.Invocation {
 		t.Fatal(err)
 	}
 	return inv
-}
-
-// TestProbeCacheDir: RRO_RUNC_CACHE_DIR is where the answer is kept, so
-// tests and benchmarks never share /run/rro-runc with the node.
-func TestProbeCacheDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cache")
-	t.Setenv(EnvCacheDir, dir)
-	probeSupport(fakeRuntime(t))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatalf("cache directory %s: %v", dir, err)
-	}
-	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "runtime-") {
-		t.Errorf("cache directory holds %v, want one runtime-*.json", entries)
-	}
 }
 
 // TestDisabledStartsAnyBundle: the administrator's off switch must start
@@ -86,7 +72,7 @@ func TestDisabledStartsAnyBundle(t *testing.T) {
 // and leaves its bytes alone.
 func TestRefusedLeavesConfig(t *testing.T) {
 	runtime := fakeRuntime(t)
-	t.Setenv(EnvCacheDir, t.TempDir())
+	t.Setenv(probe.EnvCacheDir, t.TempDir())
 	for _, tc := range []struct {
 		name, config, want string
 	}{
@@ -117,7 +103,7 @@ func TestRefusedLeavesConfig(t *testing.T) {
 // every policy, whether or not anything is rewritten, and without a probe
 // when nothing needs one. Under Disabled the file is written only for that.
 func TestForgedAppliedAnnotation(t *testing.T) {
-	t.Setenv(EnvCacheDir, t.TempDir())
+	t.Setenv(probe.EnvCacheDir, t.TempDir())
 	forged := `{"ociVersion":"1.0.2","annotations":{"io.k8s":"x","org.rro-runc.applied":"/vol","org.rro-runc.excluded":"/z"},` +
 		`"mounts":[{"destination":"/vol","type":"bind","source":"/srv","options":["rbind","ro"]}]}`
 	escaped := strings.Replace(forged, `org.rro-runc.applied`, `org.rro-runc.appli\u0065d`, 1)
