@@ -33,10 +33,15 @@ func DefaultDir(getenv func(string) string) string {
 		return d
 	}
 	uid := os.Geteuid()
-	if uid == 0 {
+	x := getenv("XDG_RUNTIME_DIR")
+	// Rootless Podman runs the runtime as uid 0 of the user's namespace,
+	// with XDG_RUNTIME_DIR set to the user's: that root is the user, and
+	// root's /run/rro-runc is not its to write. uid_map is read only then
+	// (root under containerd or Docker has no XDG_RUNTIME_DIR).
+	if uid == 0 && !(filepath.IsAbs(x) && inUserNamespace()) {
 		return DefaultCacheDir
 	}
-	if x := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
+	if filepath.IsAbs(x) {
 		return filepath.Join(x, "rro-runc")
 	}
 	return filepath.Join(os.TempDir(), "rro-runc-"+strconv.Itoa(uid))

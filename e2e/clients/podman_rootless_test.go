@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/elfwrap"
 )
 
 // TestRootlessPodman runs Podman 4.3 rootless, as a user the test makes
@@ -52,12 +54,20 @@ func TestRootlessPodman(t *testing.T) {
 		// The runtime behind rro-runc is runc behind a script that logs
 		// who started it: a probe is a child of rro-runc, the create
 		// itself is rro-runc's exec (same process, started by conmon).
+		// The probe caches only ELF runtimes, so the script runs behind
+		// elfwrap's launcher, an ELF that execs it in the same process.
 		// A runtime path this user never ran makes the first create cold.
 		logf := filepath.Join(u.Home, "runtime.log")
-		logged := u.WriteFile(t, ".local/bin/runc-logged", []byte(fmt.Sprintf(`#!/bin/sh
+		logged := filepath.Join(u.Home, ".local/bin/runc-logged")
+		elfwrap.WriteFrom(t, elfLauncher(t), logged, fmt.Sprintf(`#!/bin/sh
 echo "$(cat /proc/$PPID/comm) $*" >>%s
 exec %s "$@"
-`, logf, fixture.Runc(t))), 0o755)
+`, logf, fixture.Runc(t)))
+		for _, f := range []string{logged, logged + ".elfwrap.sh"} {
+			if err := os.Chown(f, u.UID, u.GID); err != nil {
+				t.Fatal(err)
+			}
+		}
 		flag := []string{"--runtime-flag", "rro-runtime=" + logged}
 		probes := func(what string) []string {
 			t.Helper()
@@ -93,6 +103,20 @@ exec %s "$@"
 		}
 		t.Logf("probe cache files of %s: %v", u.Name, cacheFilesOf(u.UID, u.Home, "/tmp", "/run/user", "/var/tmp", "/run/rro-runc"))
 	})
+}
+
+// elfLauncher builds elfwrap's launcher, the ELF runtime of
+// elfwrap.WriteFrom, into the test's temporary directory.
+func elfLauncher(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "launcher")
+	cmd := exec.Command("go", "build", "-o", out, "./internal/elfwrap/launcher")
+	cmd.Dir = fixture.ModuleRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./internal/elfwrap/launcher: %v\n%s", err, b)
+	}
+	return out
 }
 
 // cacheFilesOf lists rro-runc's probe cache files (runtime-*.json) under
