@@ -136,3 +136,29 @@ func TestDefaultDir(t *testing.T) {
 	}
 	// The non-root cases run as a real other user in TestRootlessCache.
 }
+
+// TestEnvCacheDir: RRO_RUNC_CACHE_DIR is where Check (the wrapper's and
+// rroctl's question) keeps the answer, so tests and benchmarks never share
+// /run/rro-runc with the node.
+func TestEnvCacheDir(t *testing.T) {
+	f := newFake(t, "runc version 1.1.5", featuresWithRRO)
+	dir := filepath.Join(t.TempDir(), "cache")
+	t.Setenv(EnvCacheDir, dir)
+	if ok, reason := Check(f.path); !ok {
+		t.Fatal(reason)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("cache directory %s: %v", dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || !strings.HasSuffix(names[0], ".json") || !strings.HasSuffix(names[1], ".lock") {
+		t.Errorf("cache directory holds %v, want one runtime-*.json and its lock", names)
+	}
+	if ok, _ := Check(f.path); !ok || f.runs(t) != 2 {
+		t.Errorf("second Check ran the runtime: %d runs in all, want 2", f.runs(t))
+	}
+}

@@ -197,3 +197,20 @@ func TestProbeBadConfigFile(t *testing.T) {
 		t.Errorf("missing --rro-config: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestProbeScriptNeverCached: rroctl probe says when the runtime is a
+// script, which is probed on every create and never cached.
+func TestProbeScriptNeverCached(t *testing.T) {
+	isolate(t)
+	script := filepath.Join(t.TempDir(), "runc-wrapper")
+	body := "#!/bin/sh\ncase \"$1\" in\n--version) echo 'runc version 1.1.5' ;;\nfeatures) echo '" + featuresRRO + "' ;;\nesac\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		stdout, stderr, code := runApp(t, "probe", "--runtime", script)
+		if code != 0 || !strings.Contains(stdout, "answer:            probed now; never cached: "+script+" is not an ELF executable") {
+			t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+		}
+	}
+}

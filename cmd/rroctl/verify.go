@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -23,16 +20,13 @@ import (
 	"github.com/rro-runc/rro-runc/internal/launch"
 	"github.com/rro-runc/rro-runc/internal/policy"
 	"github.com/rro-runc/rro-runc/internal/specfile"
+	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 // stateTimeout bounds `RUNTIME state`: a hung runtime must not hang a
 // CI pipeline.
 const stateTimeout = 10 * time.Second
-
-// maxStateOutput bounds what is kept of the runtime's output; a real
-// state is well under 4 KiB.
-const maxStateOutput = 1 << 20
 
 func verifyCommand() *cli.Command {
 	return &cli.Command{
@@ -54,6 +48,11 @@ func verifyCommand() *cli.Command {
 			"Volumes at excluded destinations (the configuration's exclude list) are shown but\n" +
 			"not counted. A mount hidden under another mount at the same place is shown as\n" +
 			"covered and not counted: nothing can reach it by path.\n\n" +
+			"The process is pinned (pidfd_open) before the first read under /proc/PID and\n" +
+			"checked after the last: alive, not a zombie, the same start time. A process that\n" +
+			"exits meanwhile fails verify (exit 2), so a PID reused by another process is never\n" +
+			"read. With ID the runtime is asked again once the process is pinned, and the PID\n" +
+			"must not have changed: the pinned process is the one the runtime vouches for.\n\n" +
 			"Flags go before the arguments.\n\n" +
 			"Exit status: 0 every read-only volume is read-only throughout, 1 a writable mount\n" +
 			"under a read-only volume (or a volume missing from the mount table), 2 bad usage\n" +
@@ -173,6 +172,18 @@ func runVerify(c *cli.Context) error {
 		}
 		rep.Container, rep.Pid, bundle = ctr, ctrPid, ctr.Bundle
 	}
+	// Everything read under /proc/PID is read from the process pinned
+	// here, or verify fails: see pinProcess.
+	pin, err := pinProcess(rep.Pid)
+	if err != nil {
+		return inputError("verify: %v", err)
+	}
+	defer pin.close()
+	if ctr := rep.Container; ctr != nil {
+		if err := samePid(ctr, rep.Pid); err != nil {
+			return err
+		}
+	}
 	mounts, err := readMountinfo(rep.Pid)
 	if err != nil {
 		return inputError("verify: %v", err)
@@ -190,6 +201,9 @@ func runVerify(c *cli.Context) error {
 	} else {
 		rep.VolumesFrom = "mountinfo"
 		vols = volumesFromMountinfo(mounts, s.Exclude)
+	}
+	if err := pin.stillSame(); err != nil {
+		return inputError("verify: %v", err)
 	}
 	rep.OK = true
 	covered := coveredMounts(mounts)
@@ -237,28 +251,43 @@ func containerFromRuntime(c *cli.Context, s *policy.Settings, id string) (*verif
 	return &verifiedContainer{ID: id, Status: st.Status, Bundle: st.Bundle, Runtime: runtime, Root: c.String("root")}, st.Pid, nil
 }
 
-// runtimeState runs `RUNTIME args...` (a state command) with a timeout
+// samePid asks the runtime again, after pinProcess, that the container's
+// process is still pid and running. The runtime checks that pid is its
+// container's init (runc compares the process's start time with the one
+// it recorded), and the pinned process holds pid from the pin until
+// stillSame: so the pinned process is the container's.
+func samePid(ctr *verifiedContainer, pid int) error {
+	args := []string{"state", ctr.ID}
+	if ctr.Root != "" {
+		args = append([]string{"--root", ctr.Root}, args...)
+	}
+	st, err := runtimeState(ctr.Runtime, args)
+	switch {
+	case err != nil:
+		return inputError("verify: container %s: %v", printable(ctr.ID), err)
+	case st.Pid != pid || st.Status == "stopped":
+		return inputError("verify: container %s changed while rroctl looked: pid %d %s, now pid %d %s", printable(ctr.ID), pid, ctr.Status, st.Pid, st.Status)
+	}
+	return nil
+}
+
+// runtimeState runs `RUNTIME args...` (a state command) as the probe runs
+// the runtime (bounded output, process group killed after the timeout)
 // and parses its JSON.
 func runtimeState(runtime string, args []string) (*containerState, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, runtime, args...)
-	var stdout, stderr capped
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
+	stdout, stderr, timedOut, err := probe.Run(runtime, stateTimeout, args...)
+	if timedOut {
 		return nil, fmt.Errorf("%s %s: no answer within %s", runtime, strings.Join(args, " "), stateTimeout)
 	}
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
+		msg := strings.TrimSpace(string(stderr))
 		if msg == "" {
-			msg = strings.TrimSpace(stdout.String())
+			msg = strings.TrimSpace(string(stdout))
 		}
 		return nil, fmt.Errorf("%s %s: %v: %s", runtime, strings.Join(args, " "), err, lastLine(msg))
 	}
 	var st containerState
-	if err := json.Unmarshal(stdout.Bytes(), &st); err != nil {
+	if err := json.Unmarshal(stdout, &st); err != nil {
 		return nil, fmt.Errorf("%s %s printed no state JSON: %v", runtime, strings.Join(args, " "), err)
 	}
 	return &st, nil
@@ -272,17 +301,6 @@ func lastLine(s string) string {
 		line = line[:300] + "..."
 	}
 	return line
-}
-
-// capped is a buffer that keeps at most maxStateOutput bytes and drops
-// the rest, so a runaway runtime cannot exhaust memory.
-type capped struct{ bytes.Buffer }
-
-func (b *capped) Write(p []byte) (int, error) {
-	if room := maxStateOutput - b.Len(); room > 0 {
-		b.Buffer.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
 }
 
 // volumesFromBundle returns the read-only bind mounts of the bundle's
@@ -320,7 +338,9 @@ func volumesFromBundle(bundle string, s *policy.Settings) ([]volume, error) {
 	return vols, nil
 }
 
-// maxSymlinks bounds symlink hops in resolveIn, as the kernel's 40 does.
+// maxSymlinks bounds symlink hops in resolveIn: more than the kernel's
+// 40 per lookup, since runc resolves a destination component by component
+// (securejoin allows 255), and a loop must end either way.
 const maxSymlinks = 255
 
 // resolveIn resolves dest inside root (a /proc/PID/root) as runc resolves

@@ -170,12 +170,7 @@ func replaceNamed(path, dir, prefix string, data []byte, o original) (err error)
 // rename, so its file stays. The directory is small (a bundle, the probe
 // cache); a failure here costs nothing but the litter.
 func removeStale(dir, prefix string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
+	names := dirNames(dir)
 	self := os.Getpid()
 	for _, name := range names {
 		rest, ok := strings.CutPrefix(name, prefix)

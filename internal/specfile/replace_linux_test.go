@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -168,6 +170,33 @@ func getXattrT(t *testing.T, p, name string) []byte {
 // TestReplaceKeepsAttributes: a user xattr and a POSIX ACL on config.json
 // survive the replacement, with O_TMPFILE and with the named fallback.
 func TestReplaceKeepsAttributes(t *testing.T) {
+	forAttributeCases(t, 0o640, func(t *testing.T, dir, p string) {
+		setOrSkip(t, p, "user.rro-test", []byte("kept"))
+		setOrSkip(t, p, "system.posix_acl_access", posixACL())
+		acl := getXattrT(t, p, "system.posix_acl_access")
+		if err := Replace(p, []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "new" {
+			t.Fatalf("contents %q", b)
+		}
+		if v := getXattrT(t, p, "user.rro-test"); string(v) != "kept" {
+			t.Errorf("user.rro-test = %q, want kept", v)
+		}
+		if v := getXattrT(t, p, "system.posix_acl_access"); !bytes.Equal(v, acl) {
+			t.Errorf("ACL %x, want %x", v, acl)
+		}
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+			t.Errorf("mode %v, want 0640", fi.Mode())
+		}
+		assertNoTemp(t, dir)
+	})
+}
+
+// forAttributeCases runs test on each filesystem of attributeDirs, with
+// O_TMPFILE and with the named fallback, on a fresh directory holding p,
+// a config.json with mode perm.
+func forAttributeCases(t *testing.T, perm os.FileMode, test func(t *testing.T, dir, p string)) {
 	for fsName, base := range attributeDirs(t) {
 		for _, tmpfile := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/tmpfile=%v", fsName, tmpfile), func(t *testing.T) {
@@ -177,26 +206,8 @@ func TestReplaceKeepsAttributes(t *testing.T) {
 				must(t, err)
 				p := filepath.Join(dir, "config.json")
 				mustWrite(t, p, "old")
-				must(t, os.Chmod(p, 0o640))
-				setOrSkip(t, p, "user.rro-test", []byte("kept"))
-				setOrSkip(t, p, "system.posix_acl_access", posixACL())
-				acl := getXattrT(t, p, "system.posix_acl_access")
-				if err := Replace(p, []byte("new"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if b, _ := os.ReadFile(p); string(b) != "new" {
-					t.Fatalf("contents %q", b)
-				}
-				if v := getXattrT(t, p, "user.rro-test"); string(v) != "kept" {
-					t.Errorf("user.rro-test = %q, want kept", v)
-				}
-				if v := getXattrT(t, p, "system.posix_acl_access"); !bytes.Equal(v, acl) {
-					t.Errorf("ACL %x, want %x", v, acl)
-				}
-				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-					t.Errorf("mode %v, want 0640", fi.Mode())
-				}
-				assertNoTemp(t, dir)
+				must(t, os.Chmod(p, perm))
+				test(t, dir, p)
 			})
 		}
 	}
@@ -205,29 +216,18 @@ func TestReplaceKeepsAttributes(t *testing.T) {
 // TestReplaceNoInheritedACL: a default ACL on the directory, which the
 // new file inherits, does not give it an access ACL the original lacked.
 func TestReplaceNoInheritedACL(t *testing.T) {
-	for fsName, base := range attributeDirs(t) {
-		for _, tmpfile := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/tmpfile=%v", fsName, tmpfile), func(t *testing.T) {
-				defer func(old bool) { useTmpfile = old }(useTmpfile)
-				useTmpfile = tmpfile
-				dir, err := os.MkdirTemp(base, "inherit-")
-				must(t, err)
-				p := filepath.Join(dir, "config.json")
-				mustWrite(t, p, "old")
-				must(t, os.Chmod(p, 0o600))
-				setOrSkip(t, dir, "system.posix_acl_default", posixACL())
-				if err := Replace(p, []byte("new"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(p, "system.posix_acl_access", b) }); err != unix.ENODATA {
-					t.Errorf("the new file has an access ACL %x (%v); the original had none", v, err)
-				}
-				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
-					t.Errorf("mode %v, want 0600", fi.Mode())
-				}
-			})
+	forAttributeCases(t, 0o600, func(t *testing.T, dir, p string) {
+		setOrSkip(t, dir, "system.posix_acl_default", posixACL())
+		if err := Replace(p, []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(p, "system.posix_acl_access", b) }); err != unix.ENODATA {
+			t.Errorf("the new file has an access ACL %x (%v); the original had none", v, err)
+		}
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("mode %v, want 0600", fi.Mode())
+		}
+	})
 }
 
 // TestReplaceFallback: without O_TMPFILE the named temporary file gives
@@ -273,6 +273,86 @@ func BenchmarkReplace(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// replaceWithFsync is Replace as it was before issue 12 (named temporary
+// file, fsync of the file, rename, fsync of the directory), kept only to
+// measure what dropping the fsyncs saves, side by side.
+func replaceWithFsync(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// TestMeasureReplace (RRO_MEASURE=1) times Replace against the fsyncing
+// version it replaced, interleaved round by round on /run and /dev/shm so
+// that both see the same machine load, and logs the medians.
+func TestMeasureReplace(t *testing.T) {
+	if os.Getenv("RRO_MEASURE") != "1" {
+		t.Skip("a measurement: RRO_MEASURE=1")
+	}
+	data := bytes.Repeat([]byte("x"), 16<<10)
+	type variant struct {
+		name string
+		f    func(string) error
+	}
+	variants := []variant{
+		{"with fsyncs (before)", func(p string) error { return replaceWithFsync(p, data) }},
+		{"O_TMPFILE, no fsync (now)", func(p string) error { return Replace(p, data, 0o644) }},
+		{"named fallback, no fsync", func(p string) error {
+			useTmpfile = false
+			defer func() { useTmpfile = true }()
+			return Replace(p, data, 0o644)
+		}},
+	}
+	for _, parent := range []string{"/run", "/dev/shm"} {
+		dir, err := os.MkdirTemp(parent, "rro-measure-")
+		must(t, err)
+		defer os.RemoveAll(dir)
+		p := filepath.Join(dir, "config.json")
+		must(t, os.WriteFile(p, data, 0o644))
+		var st unix.Statfs_t
+		must(t, unix.Statfs(dir, &st))
+		times := make([][]time.Duration, len(variants))
+		for range 40 {
+			for i, v := range variants {
+				start := time.Now()
+				for range 10 {
+					must(t, v.f(p))
+				}
+				times[i] = append(times[i], time.Since(start)/10)
+			}
+		}
+		for i, v := range variants {
+			slices.Sort(times[i])
+			ts := times[i]
+			t.Logf("%s (fs magic %#x): %s: median %s, p10 %s, p90 %s", parent, st.Type, v.name, ts[len(ts)/2], ts[len(ts)/10], ts[len(ts)*9/10])
 		}
 	}
 }

@@ -171,3 +171,27 @@ func getXattr(get func([]byte) (int, error)) ([]byte, error) {
 	}
 	return nil, unix.ERANGE
 }
+
+// dirNames lists dir with raw system calls: os.Open and Readdirnames
+// cost 75 µs per call on a loaded machine here (poller registration, a
+// large buffer), against about 10 µs for open, getdents and close, and
+// this runs on every create.
+func dirNames(dir string) []string {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	var names []string
+	var buf [4096]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return names
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
