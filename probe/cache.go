@@ -23,7 +23,8 @@ const DefaultCacheDir = "/run/rro-runc"
 
 // DefaultDir is where a caller with this environment keeps the cache:
 // $RRO_RUNC_CACHE_DIR when set; for root DefaultCacheDir; for anyone else
-// (rootless Podman, a user's containerd) a directory only that user owns:
+// (rootless Podman, whose runtime is root of the user's namespace with
+// XDG_RUNTIME_DIR set; a user's containerd) a directory only that user owns:
 // $XDG_RUNTIME_DIR/rro-runc (a per-user tmpfs that dies with the last
 // session, as /run does with the boot), else $TMPDIR/rro-runc-UID
 // (/tmp/rro-runc-UID). Root's /run/rro-runc is not writable by others,
