@@ -23,7 +23,8 @@ const DefaultCacheDir = "/run/rro-runc"
 
 // DefaultDir is where a caller with this environment keeps the cache:
 // $RRO_RUNC_CACHE_DIR when set; for root DefaultCacheDir; for anyone else
-// (rootless Podman, a user's containerd) a directory only that user owns:
+// (rootless Podman, whose runtime is root of the user's namespace with
+// XDG_RUNTIME_DIR set; a user's containerd) a directory only that user owns:
 // $XDG_RUNTIME_DIR/rro-runc (a per-user tmpfs that dies with the last
 // session, as /run does with the boot), else $TMPDIR/rro-runc-UID
 // (/tmp/rro-runc-UID). Root's /run/rro-runc is not writable by others,
@@ -33,10 +34,15 @@ func DefaultDir(getenv func(string) string) string {
 		return d
 	}
 	uid := os.Geteuid()
-	if uid == 0 {
+	x := getenv("XDG_RUNTIME_DIR")
+	// Rootless Podman runs the runtime as uid 0 of the user's namespace,
+	// with XDG_RUNTIME_DIR set to the user's: that root is the user, and
+	// root's /run/rro-runc is not its to write. uid_map is read only then
+	// (root under containerd or Docker has no XDG_RUNTIME_DIR).
+	if uid == 0 && !(filepath.IsAbs(x) && inUserNamespace()) {
 		return DefaultCacheDir
 	}
-	if x := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
+	if filepath.IsAbs(x) {
 		return filepath.Join(x, "rro-runc")
 	}
 	return filepath.Join(os.TempDir(), "rro-runc-"+strconv.Itoa(uid))

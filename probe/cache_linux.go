@@ -2,6 +2,7 @@ package probe
 
 import (
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,15 @@ func identify(abs string) (cacheKey, error) {
 		Path: abs, Dev: st.Dev, Ino: st.Ino, Size: st.Size,
 		MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(), BootID: BootID(),
 	}, nil
+}
+
+// inUserNamespace reports whether this process's uids are mapped from a
+// parent namespace: /proc/self/uid_map is anything but the initial
+// namespace's identity map "0 0 4294967295".
+func inUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	f := strings.Fields(string(b))
+	return err == nil && !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
 // BootID is the kernel's random id of this boot, or "" where there is

@@ -18,6 +18,9 @@ func identify(abs string) (cacheKey, error) {
 	return cacheKey{Path: abs, Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}, nil
 }
 
+// inUserNamespace: Linux only.
+func inUserNamespace() bool { return false }
+
 // BootID is "" where there is no Linux boot id.
 func BootID() string { return "" }
 

@@ -29,7 +29,9 @@
 //     it: never a deadlock, never an error. The lock file stays (an
 //     empty file per runtime path).
 //   - The cache lives in DefaultDir: $RRO_RUNC_CACHE_DIR, else for root
-//     /run/rro-runc, else $XDG_RUNTIME_DIR/rro-runc, else
+//     (not root of a user namespace with XDG_RUNTIME_DIR, which is
+//     rootless Podman's runtime) /run/rro-runc, else
+//     $XDG_RUNTIME_DIR/rro-runc, else
 //     $TMPDIR/rro-runc-UID. It is used only when it is a directory (not a
 //     symlink) owned by the caller and writable by no one else, created
 //     with mode 0700 when missing; a cache file is trusted only when it is
