@@ -407,7 +407,9 @@ func runPod(t testing.TB, c *cd2, name, handler string, annotations map[string]s
 type volume map[string]any
 
 // roVol is host directory h mounted read-only at /vol.
-func roVol(h string) volume { return volume{"container_path": "/vol", "host_path": h, "readonly": true} }
+func roVol(h string) volume {
+	return volume{"container_path": "/vol", "host_path": h, "readonly": true}
+}
 
 func (p *pod) create(t testing.TB, name string, vols []volume, args ...string) (string, error) {
 	t.Helper()
@@ -487,4 +489,3 @@ func writeConf(t testing.TB, path, content string) {
 		t.Fatal(err)
 	}
 }
-
