@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
@@ -24,9 +24,10 @@ type adjustment struct {
 }
 
 // decide applies the wrapper's decision to a container's mounts. It is the
-// one implementation: the mounts and the annotations are handed to
-// rewrite exactly as the wrapper hands it a config.json, and each mount
-// rewrite rewrote becomes RemoveMount + AddMount with rewrite's options.
+// one implementation: rewrite.AnalyzeMounts and Plan.Decide apply the
+// rules Analyze and Apply apply to the wrapper's config.json (rewrite's
+// own tests hold the two to the same decisions), and each mount rewrite
+// rewrote becomes RemoveMount + AddMount with rewrite's options.
 //
 // Annotations are the pod's, overridden by the container's own: the pod is
 // where a Kubernetes user writes them, and containerd passes pod
@@ -47,18 +48,11 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 	annotations := map[string]string{}
 	maps.Copy(annotations, pod.GetAnnotations())
 	maps.Copy(annotations, ctr.GetAnnotations())
-	cfg := struct {
-		Annotations map[string]string `json:"annotations,omitempty"`
-		Mounts      []specs.Mount     `json:"mounts"`
-	}{Annotations: annotations, Mounts: make([]specs.Mount, 0, len(ctr.GetMounts()))}
+	mounts := make([]specs.Mount, 0, len(ctr.GetMounts()))
 	for _, m := range ctr.GetMounts() {
-		cfg.Mounts = append(cfg.Mounts, m.ToOCI(nil))
+		mounts = append(mounts, m.ToOCI(nil))
 	}
-	config, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the mounts of container %s: %w", ctr.GetName(), err)
-	}
-	plan, err := rewrite.Analyze(config, opts)
+	plan, err := rewrite.AnalyzeMounts(mounts, annotations, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +60,7 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 	if plan.NeedsSupport() {
 		s = support()
 	}
-	res, err := plan.Apply(s)
+	res, err := plan.Decide(s)
 	if err != nil {
 		return &adjustment{Plan: plan}, err
 	}
@@ -78,7 +72,7 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 	// and AddMount puts one back. Two mounts at one destination (the
 	// later hides the earlier) cannot be adjusted one at a time.
 	seen := map[string]int{}
-	for _, m := range cfg.Mounts {
+	for _, m := range mounts {
 		seen[m.Destination]++
 	}
 	adj := &api.ContainerAdjustment{}
@@ -92,7 +86,9 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 				return out, fmt.Errorf("%w: policy %s (from %s): %s; refusing rather than dropping one",
 					rewrite.ErrRefused, res.Policy, plan.PolicyFrom, why)
 			}
-			out.Skipped = append(out.Skipped, why+": left as it was (policy IfPossible)")
+			if note := why + ": left as it was (policy IfPossible)"; !slices.Contains(out.Skipped, note) {
+				out.Skipped = append(out.Skipped, note)
+			}
 			continue
 		}
 		m := ctr.GetMounts()[d.Index]

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -79,9 +80,10 @@ type config struct {
 	reconnect              time.Duration
 }
 
-func parseFlags(args []string) (*config, error) {
+func parseFlags(args []string, usage io.Writer) (*config, error) {
 	c := &config{handlers: handlerRuntimes{}}
 	fs := flag.NewFlagSet("rro-nri", flag.ContinueOnError)
+	fs.SetOutput(usage)
 	fs.StringVar(&c.socket, "nri-socket", api.DefaultSocketPath, "NRI socket to connect to (ignored when containerd started the plugin itself)")
 	fs.StringVar(&c.name, "name", "", "plugin name (default "+DefaultName+", or $"+api.PluginNameEnvVar+" when containerd started the plugin)")
 	fs.StringVar(&c.idx, "idx", "", "plugin index, two digits, orders plugins (default "+DefaultIdx+", or $"+api.PluginIdxEnvVar+")")
@@ -107,7 +109,7 @@ func parseFlags(args []string) (*config, error) {
 func main() {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
-	cfg, err := parseFlags(os.Args[1:])
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
