@@ -158,6 +158,7 @@ func run(ctx context.Context, cfg *config, p *plugin, log *logrus.Logger) error 
 		if err != nil {
 			return err // a bad name or index: retrying cannot help
 		}
+		p.stub.Store(&s)
 		err = s.Run(ctx)
 		if ctx.Err() != nil {
 			return nil

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
 	"github.com/sirupsen/logrus"
 
 	"github.com/rro-runc/rro-runc/internal/launch"
@@ -23,6 +25,41 @@ type plugin struct {
 	log       *logrus.Logger
 	prober    *probe.Prober
 	overrides policy.Overrides
+	// requestTimeout is containerd's plugin_request_timeout as the stub
+	// learnt it at registration (nanoseconds; 0 until then).
+	requestTimeout atomic.Int64
+	// lastPolicy is the configured policy last read, for the answer when
+	// deciding runs out of time before the settings are read again.
+	lastPolicy atomic.Int32
+	// stub is the current connection's stub, for Configure.
+	stub atomic.Pointer[stub.Stub]
+}
+
+// Configure runs when containerd accepts the registration, in the
+// goroutine that just stored the request timeout in the stub.
+func (p *plugin) Configure(_ context.Context, _, runtime, version string) (api.EventMask, error) {
+	if s := p.stub.Load(); s != nil {
+		t := (*s).RequestTimeout()
+		p.requestTimeout.Store(int64(t))
+		p.log.Infof("rro-nri: registered with %s %s; plugin_request_timeout %s, answering within %s", runtime, version, t, p.budget())
+	}
+	return 0, nil // 0: the events the plugin implements
+}
+
+// DefaultRequestTimeout is NRI's own default, used until containerd says.
+const DefaultRequestTimeout = 2 * time.Second
+
+// budget is how long CreateContainer may take. containerd treats a plugin
+// that misses plugin_request_timeout as dead: it closes the connection and
+// creates the container unadjusted, even under required_plugins (measured
+// in e2e/nri TestNeverBlocks). So the plugin answers itself, a quarter
+// before that deadline, whatever is still running.
+func (p *plugin) budget() time.Duration {
+	t := time.Duration(p.requestTimeout.Load())
+	if t <= 0 {
+		t = DefaultRequestTimeout
+	}
+	return t * 3 / 4
 }
 
 func newPlugin(cfg *config, log *logrus.Logger) (*plugin, error) {
@@ -56,7 +93,11 @@ func newPlugin(cfg *config, log *logrus.Logger) (*plugin, error) {
 // settings reads the configuration as the wrapper does on every create:
 // an edit takes effect for the next container, without a restart.
 func (p *plugin) settings() (*policy.Settings, error) {
-	return policy.Load(p.overrides, os.Getenv)
+	s, err := policy.Load(p.overrides, os.Getenv)
+	if err == nil {
+		p.lastPolicy.Store(int32(s.Policy))
+	}
+	return s, err
 }
 
 // runtimeFor is the runtime binary whose support matters for a pod on the
@@ -90,25 +131,40 @@ func (p *plugin) support(runtime string) rewrite.Support {
 func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
 	who := fmt.Sprintf("container %s in pod %s/%s", ctr.GetName(), pod.GetNamespace(), pod.GetName())
-	s, err := p.settings()
-	if err != nil {
-		err = fmt.Errorf("rro-nri: %s: %w", who, err)
-		p.log.Error(err)
-		return nil, nil, err
+	type answer struct {
+		a   *adjustment
+		err error
 	}
-	support := func() rewrite.Support {
-		rt, err := p.runtimeFor(pod.GetRuntimeHandler(), s)
-		if err != nil {
-			return rewrite.Support{Reason: err.Error()}
+	done := make(chan answer, 1)
+	go func() {
+		a, err := p.decide(pod, ctr)
+		done <- answer{a, err}
+	}()
+	budget := p.budget()
+	var ans answer
+	select {
+	case ans = <-done:
+	case <-time.After(budget):
+		// Too late to decide: answer now rather than let containerd drop
+		// the plugin and create the container unadjusted.
+		wanted := rewrite.Policy(p.lastPolicy.Load())
+		if v, ok := pod.GetAnnotations()[rewrite.AnnotationPolicy]; ok && strings.EqualFold(strings.TrimSpace(v), "Enabled") {
+			wanted = rewrite.Enabled
 		}
-		return p.support(rt)
+		if wanted == rewrite.Enabled {
+			ans.err = fmt.Errorf("%w: policy Enabled: deciding took longer than %s (containerd's plugin_request_timeout is %s); refusing rather than letting the container start unchecked",
+				rewrite.ErrRefused, budget, time.Duration(p.requestTimeout.Load()))
+		} else {
+			p.log.Warnf("rro-nri: %s: deciding took longer than %s; left unchanged (policy %s)", who, budget, wanted)
+			return nil, nil, nil
+		}
 	}
-	a, err := decide(s.Options(), support, pod, ctr)
-	if err != nil {
-		err = fmt.Errorf("rro-nri: %s: %w", who, err)
+	if ans.err != nil {
+		err := fmt.Errorf("rro-nri: %s: %w", who, ans.err)
 		p.log.Error(err)
 		return nil, nil, err
 	}
+	a := ans.a
 	for _, why := range a.Skipped {
 		p.log.Warnf("rro-nri: %s: %s", who, why)
 	}
@@ -117,6 +173,21 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 			who, strings.Join(a.Applied, ","), a.Plan.Policy, a.Plan.PolicyFrom, time.Since(start).Round(time.Microsecond))
 	}
 	return a.Adjust, nil, nil
+}
+
+func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*adjustment, error) {
+	s, err := p.settings()
+	if err != nil {
+		return nil, err
+	}
+	support := func() rewrite.Support {
+		rt, err := p.runtimeFor(pod.GetRuntimeHandler(), s)
+		if err != nil {
+			return rewrite.Support{Reason: err.Error()}
+		}
+		return p.support(rt)
+	}
+	return decide(s.Options(), support, pod, ctr)
 }
 
 // Synchronize is called on every (re)connection with the containers that

@@ -5,6 +5,7 @@
 package nri
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -194,3 +195,106 @@ func TestFailClosed(t *testing.T) {
 // missingPlugin is the validator's refusal as crictl prints it (the quotes
 // arrive escaped inside its log line).
 var missingPlugin = regexp.MustCompile(`required plugin \\?"rro-nri\\?" not present`)
+
+// TestNeverBlocks: a runtime whose `features` hangs costs a container at
+// most the plugin's --probe-timeout (default 500ms), well inside
+// containerd's plugin_request_timeout (2s), and counts as unsupported:
+// IfPossible runs the container plain, Enabled refuses it. With a probe
+// timeout above containerd's, containerd gives up on the plugin first
+// and what happens then is recorded.
+func TestNeverBlocks(t *testing.T) {
+	fixture.RequireRoot(t)
+	vol := fixture.NestedVolume(t)
+	conf := filepath.Join(t.TempDir(), "rro-runc.toml")
+	writeConf(t, conf, "policy = \"IfPossible\"\n")
+	hung := filepath.Join(t.TempDir(), "hung-runtime")
+	writeConf(t, hung, "#!/bin/sh\nexec sleep 30\n")
+	if err := os.Chmod(hung, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newCD2(t, cd2Options{})
+	c.start(t)
+	p, err := runPod(t, c, "hung", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := startPlugin(t, c, "--config", conf, "--cache-dir", t.TempDir(), "--runtime", hung)
+
+	timed := func(t *testing.T, name string) (time.Duration, error) {
+		start := time.Now()
+		id, err := p.create(t, name, []volume{roVol(vol)}, "/bin/true")
+		took := time.Since(start)
+		if err == nil {
+			_, _ = c.crictl("rm", id)
+		}
+		return took, err
+	}
+	// crictl create of a container the plugin has nothing to do for.
+	start := time.Now()
+	id, err := p.create(t, "baseline", nil, "/bin/true")
+	base := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.crictl("rm", id)
+	t.Logf("crictl create without a read-only volume: %s", base)
+	t.Run("IfPossible: plain after the probe timeout", func(t *testing.T) {
+		took, err := timed(t, "ifpossible")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("crictl create took %s", took)
+		if took > base+time.Second {
+			t.Errorf("crictl create took %s (base %s): the plugin held it near containerd's 2s request timeout", took, base)
+		}
+	})
+	t.Run("Enabled: refused after the probe timeout", func(t *testing.T) {
+		writeConf(t, conf, "policy = \"Enabled\"\n")
+		took, err := timed(t, "enabled")
+		if err == nil {
+			t.Fatal("created under Enabled with a runtime whose probe hangs")
+		}
+		t.Logf("crictl create refused after %s: %v", took, err)
+		if took > base+time.Second {
+			t.Errorf("refusal took %s (base %s)", took, base)
+		}
+	})
+	// containerd drops a plugin that misses plugin_request_timeout and
+	// creates the container unadjusted, under required_plugins too. The
+	// plugin must answer first, whatever hangs inside it.
+	t.Run("a probe slower than containerd's request timeout: the plugin answers first", func(t *testing.T) {
+		pl.p.stop(t, false, 5*time.Second)
+		pl.args = append(pl.args, "--probe-timeout", "5s")
+		pl.start(t)
+		for _, pol := range []string{"IfPossible", "Enabled"} {
+			writeConf(t, conf, "policy = \""+pol+"\"\n")
+			took, err := timed(t, "slow-"+strings.ToLower(pol))
+			t.Logf("%s: crictl create returned after %s, err=%v", pol, took, err)
+			// crictl and containerd's own work take most of a second on
+			// this machine (base); containerd's log, checked below, is
+			// what says whether the plugin missed the deadline.
+			if took > base+2*time.Second {
+				t.Errorf("%s: crictl create took %s (base %s)", pol, took, base)
+			}
+			if pol == "Enabled" && (err == nil || !strings.Contains(err.Error(), "deciding took longer than 1.5s")) {
+				t.Errorf("Enabled: want the plugin's own refusal, got %v", err)
+			}
+			if pol == "IfPossible" && err != nil {
+				t.Errorf("IfPossible: %v", err)
+			}
+		}
+		if log := readFile(filepath.Join(c.Dir, "containerd.log")); strings.Contains(log, "closing plugin 10-rro-nri") {
+			t.Errorf("containerd dropped the plugin:\n%s", grepLines(log, "rro-nri", 5))
+		}
+	})
+}
+
+func grepLines(s, sub string, n int) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return tail(strings.Join(out, "\n"), n)
+}
