@@ -51,6 +51,17 @@ const (
 	DefaultIdx  = "10"
 )
 
+// EnvCacheDir is the wrapper's variable for the probe cache directory;
+// the plugin honours it too, so both share one cache when it is set.
+const EnvCacheDir = "RRO_RUNC_CACHE_DIR"
+
+func chroot(dir string) error {
+	if err := syscall.Chroot(dir); err != nil {
+		return err
+	}
+	return os.Chdir("/")
+}
+
 type handlerRuntimes map[string]string
 
 func (h handlerRuntimes) String() string {
@@ -76,6 +87,7 @@ type config struct {
 	runtime                string
 	handlers               handlerRuntimes
 	cacheDir               string
+	hostRoot               string
 	probeTimeout           time.Duration
 	reconnect              time.Duration
 }
@@ -91,7 +103,8 @@ func parseFlags(args []string, usage io.Writer) (*config, error) {
 	fs.StringVar(&c.policyName, "policy", "", "override the policy: Enabled, IfPossible or Disabled")
 	fs.StringVar(&c.runtime, "runtime", "", "runtime binary whose rro support is probed for pods on the default handler (default: runtime from the configuration, else runc, else crun in PATH)")
 	fs.Var(c.handlers, "handler-runtime", "HANDLER=RUNTIME: probe RUNTIME for pods on CRI runtime handler HANDLER (repeatable)")
-	fs.StringVar(&c.cacheDir, "cache-dir", "", "probe cache directory (default "+probe.DefaultCacheDir+")")
+	fs.StringVar(&c.cacheDir, "cache-dir", os.Getenv(EnvCacheDir), "probe cache directory (default $"+EnvCacheDir+", else "+probe.DefaultCacheDir+")")
+	fs.StringVar(&c.hostRoot, "host-root", "", "chroot here first (a DaemonSet mounts the node's / at /host): socket, configuration, runtime and probe cache are then the node's own")
 	fs.DurationVar(&c.probeTimeout, "probe-timeout", 500*time.Millisecond, "bound on each runtime probe exec; keep it below containerd's plugin_request_timeout")
 	fs.DurationVar(&c.reconnect, "reconnect-interval", time.Second, "wait between attempts to reach the NRI socket")
 	if err := fs.Parse(args); err != nil {
@@ -116,6 +129,16 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "rro-nri:", err)
 		os.Exit(2)
+	}
+	if cfg.hostRoot != "" {
+		// Everything the plugin touches is the node's: the NRI socket,
+		// /etc/rro-runc/config.toml, the runtime binary it probes (and
+		// the libraries it links), the probe cache the wrapper shares.
+		// One chroot makes every default path right inside a container.
+		if err := chroot(cfg.hostRoot); err != nil {
+			fmt.Fprintf(os.Stderr, "rro-nri: --host-root %s: %v\n", cfg.hostRoot, err)
+			os.Exit(1)
+		}
 	}
 	p, err := newPlugin(cfg, log)
 	if err != nil {

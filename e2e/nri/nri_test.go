@@ -298,3 +298,48 @@ func grepLines(s, sub string, n int) string {
 	}
 	return tail(strings.Join(out, "\n"), n)
 }
+
+// TestPreinstalled: rro-nri linked as NN-name into containerd's
+// plugin_path is started by containerd itself (no flags: the environment
+// and /etc/rro-runc/config.toml, here RRO_RUNC_CONFIG, configure it),
+// satisfies required_plugins, and is started again when containerd
+// restarts.
+func TestPreinstalled(t *testing.T) {
+	fixture.RequireRoot(t)
+	vol := fixture.NestedVolume(t)
+	conf := filepath.Join(t.TempDir(), "rro-runc.toml")
+	writeConf(t, conf, "policy = \"Enabled\"\nruntime = \""+fixture.Runc(t)+"\"\n")
+	c := newCD2(t, cd2Options{
+		Required: []string{"rro-nri"},
+		Env:      []string{"RRO_RUNC_CONFIG=" + conf, "RRO_RUNC_CACHE_DIR=" + t.TempDir()},
+	})
+	if err := os.Symlink(rroNRI(t), filepath.Join(c.Dir, "nri-plugins", "10-rro-nri")); err != nil {
+		t.Fatal(err)
+	}
+	c.start(t)
+	p, err := runPod(t, c, "preinstalled", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	protected := func(t *testing.T) {
+		out, applied, err := p.probe(t, []volume{roVol(vol)})
+		if err != nil {
+			t.Fatalf("%v\ncontainerd log:\n%s", err, grepLines(readFile(filepath.Join(c.Dir, "containerd.log")), "nri", 10))
+		}
+		fixture.CheckProbe(t, out, fixture.WantRRO)
+		if applied != "/vol" {
+			t.Errorf("org.rro-runc.applied = %q, want /vol", applied)
+		}
+	}
+	t.Run("started by containerd: protected", protected)
+	t.Run("containerd restarted: started again, protected", func(t *testing.T) {
+		c.restart(t)
+		protected(t)
+	})
+	t.Run("a --host-root that cannot be entered stops the plugin", func(t *testing.T) {
+		out, err := output(rroNRI(t), "--host-root", filepath.Join(t.TempDir(), "missing"))
+		if err == nil || !strings.Contains(out, "rro-nri: --host-root ") {
+			t.Errorf("want exit 1 naming --host-root, got %v:\n%s", err, out)
+		}
+	})
+}
