@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
@@ -342,4 +344,43 @@ func TestPreinstalled(t *testing.T) {
 			t.Errorf("want exit 1 naming --host-root, got %v:\n%s", err, out)
 		}
 	})
+}
+
+// TestHostRoot runs the plugin the way deploy/nri-daemonset.yaml does:
+// chrooted (--host-root) into a recursive bind of the node's / , with the
+// socket, configuration file, runtime and probe cache found at their
+// node paths inside it.
+func TestHostRoot(t *testing.T) {
+	fixture.RequireRoot(t)
+	vol := fixture.NestedVolume(t)
+	conf := filepath.Join(t.TempDir(), "rro-runc.toml")
+	writeConf(t, conf, "policy = \"Enabled\"\n")
+	c := newCD2(t, cd2Options{})
+	c.start(t)
+	root := filepath.Join(fixture.ShortTempDir(t), "host")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("/", root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
+	// Nothing done under the copy may reach the node's own mount table.
+	if err := unix.Mount("", root, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := runPod(t, c, "hostroot", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Paths are given as the node sees them: the plugin chroots first.
+	pl := startPlugin(t, c, "--host-root", root, "--config", conf, "--cache-dir", t.TempDir())
+	out, applied, err := p.probe(t, []volume{roVol(vol)})
+	if err != nil {
+		t.Fatalf("%v\nplugin log:\n%s", err, tail(readFile(pl.log), 10))
+	}
+	fixture.CheckProbe(t, out, fixture.WantRRO)
+	if applied != "/vol" {
+		t.Errorf("org.rro-runc.applied = %q, want /vol", applied)
+	}
 }
