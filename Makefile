@@ -51,7 +51,7 @@ demo: build
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 bin/rro-runc bin/rroctl $(DESTDIR)$(BINDIR)/
+	install -m 0755 bin/rro-runc bin/rroctl bin/rro-nri $(DESTDIR)$(BINDIR)/
 
 clean:
 	rm -rf bin

@@ -51,7 +51,7 @@ func envInt(t *testing.T, name string, def int) int {
 // pay no NRI round trip; connecting happens outside the timed part.
 func TestBenchPodsPerSecond(t *testing.T) {
 	fixture.RequireRoot(t)
-	rounds := envInt(t, envBenchRounds, 2)
+	rounds := envInt(t, envBenchRounds, 1)
 	perRound := envInt(t, envBenchPerRound, 2)
 	vol := fixture.NestedVolume(t)
 	conf := filepath.Join(t.TempDir(), "rro-runc.toml")
