@@ -18,8 +18,9 @@ import (
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
-// plugin answers NRI's CreateContainer. It subscribes to nothing else:
-// every other event would be a round trip for nothing.
+// plugin answers NRI's CreateContainer and subscribes to no other event:
+// each would be a round trip for nothing. (Configure and Synchronize are
+// calls every plugin gets on connecting, not events.)
 type plugin struct {
 	cfg       *config
 	log       *logrus.Logger
@@ -148,8 +149,10 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		// Too late to decide: answer now rather than let containerd drop
 		// the plugin and create the container unadjusted.
 		wanted := rewrite.Policy(p.lastPolicy.Load())
-		if v, ok := pod.GetAnnotations()[rewrite.AnnotationPolicy]; ok && strings.EqualFold(strings.TrimSpace(v), "Enabled") {
-			wanted = rewrite.Enabled
+		for _, ann := range []map[string]string{pod.GetAnnotations(), ctr.GetAnnotations()} {
+			if v, ok := ann[rewrite.AnnotationPolicy]; ok && strings.EqualFold(strings.TrimSpace(v), "Enabled") {
+				wanted = rewrite.Enabled
+			}
 		}
 		if wanted == rewrite.Enabled {
 			ans.err = fmt.Errorf("%w: policy Enabled: deciding took longer than %s (containerd's plugin_request_timeout is %s); refusing rather than letting the container start unchecked",
