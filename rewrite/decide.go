@@ -12,9 +12,37 @@ type Outcome struct {
 	// Mounts has one Decision per mount, in order, with Action, After and
 	// Reason filled in.
 	Mounts []Decision
-	// Applied lists the destinations made rro, in mount order: the value
-	// of AnnotationApplied joined by commas. Empty on error.
+	// Applied lists the destinations made rro by this call, in mount
+	// order. Empty on error.
 	Applied []string
+	// Excluded lists the destinations of read-only recursive binds left
+	// without rro because an exclusion covers them (Decision.ExcludedBy),
+	// in mount order; empty under policy Disabled.
+	Excluded []string
+
+	// annotations are the values ownedAnnotations must have afterwards,
+	// "" for absent.
+	annotations [nOwned]string
+}
+
+// AnnotationValues returns the values rro-runc's own annotations
+// (AnnotationApplied, AnnotationExcluded) must have in the container, ""
+// meaning the annotation must be absent. A caller that edits the
+// container itself, such as an NRI plugin, sets each non-empty value and
+// removes each empty one, whatever the container arrived with: only
+// rro-runc writes these. Apply does exactly that to the bytes.
+//
+// The applied list is the destinations made rro now, and those of an
+// applied list the config arrived with whose mount carries rro (a config
+// rro-runc rewrote before, such as one being restored). An entry for a
+// mount without rro is dropped, so the record never claims a mount is
+// recursively read-only when it is not, whoever wrote the config.
+func (o *Outcome) AnnotationValues() map[string]string {
+	m := make(map[string]string, nOwned)
+	for k, key := range ownedAnnotations {
+		m[key] = o.annotations[k]
+	}
+	return m
 }
 
 // Decide decides every candidate under the effective policy and s, the
@@ -92,6 +120,9 @@ func (p *Plan) Decide(s Support) (*Outcome, error) {
 		d.Action, d.Reason = Rewritten, why
 		o.Applied = append(o.Applied, d.Destination)
 	}
+	if len(unsupported) == 0 && len(badPropagation) == 0 {
+		p.record(o)
+	}
 	if len(unsupported) > 0 {
 		o.Applied = nil
 		return o, fmt.Errorf("%w: policy %s (from %s) needs rro, but %s; refusing to start with %s not recursively read-only",
@@ -137,4 +168,46 @@ func strictPropagation(d *Decision) (propagationFix, string) {
 	default: // private or unbindable, perhaps after rprivate or runbindable
 		return addPrivate, last + " acts on the top mount only, its submounts keep runc's default rslave"
 	}
+}
+
+// record fills o's Excluded and the values of rro-runc's annotations.
+func (p *Plan) record(o *Outcome) {
+	var kept map[string]bool
+	if prev := p.owned[ownedApplied]; prev.present {
+		kept = map[string]bool{}
+		for _, dest := range strings.Split(prev.value, ",") {
+			kept[dest] = false
+		}
+	}
+	applied := make([]string, 0, len(o.Applied))
+	for i := range o.Mounts {
+		d := &o.Mounts[i]
+		switch {
+		case d.Action == Rewritten:
+			applied = append(applied, d.Destination)
+			if _, ok := kept[d.Destination]; ok {
+				kept[d.Destination] = true
+			}
+		case d.ExcludedBy != "" && p.Policy != Disabled:
+			o.Excluded = append(o.Excluded, d.Destination)
+		case d.bind && d.recursive == "rro":
+			if done, ok := kept[d.Destination]; ok && !done {
+				kept[d.Destination] = true
+				applied = append(applied, d.Destination)
+			}
+		}
+	}
+	o.annotations[ownedApplied] = strings.Join(applied, ",")
+	o.annotations[ownedExcluded] = strings.Join(o.Excluded, ",")
+}
+
+// ownedChanged reports whether o's annotation values differ from what the
+// config carries.
+func (p *Plan) ownedChanged(o *Outcome) bool {
+	for k, v := range o.annotations {
+		if have := p.owned[k]; have.present != (v != "") || have.value != v {
+			return true
+		}
+	}
+	return false
 }

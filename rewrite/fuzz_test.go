@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // FuzzRewrite checks the package's guarantees on arbitrary bytes and
@@ -30,6 +35,10 @@ func FuzzRewrite(f *testing.F) {
 		`{"mounts":[],"mounts":[{"destination":"/dev/shm","destination":null,"options":["rbind","ro","options"]}],"x":[1e999]}`,
 		`{"mounts":[{"destination":"/v","options":["rbind","ro",null]}]}`,
 		"{\"mounts\":[{\"destination\":\"/\xff\",\"options\":[\"rbind\",\"ro\"]}]}",
+		`{"annotations":{"a":"1"},"mounts":[{"destination":"/v","options":["rbind","ro"]}],"annotations":null}`,
+		`{"annotations":{"org.rro-runc.applied":"/v","a":"1"},"mounts":[{"destination":"/v","options":["rbind","ro","rro"]},{"destination":"/w","options":["rbind","ro"]}],"Annotations":{"org.rro-runc.applied":"/x","org.rro-runc.excluded":"/y"}}`,
+		`{"annotations":{"org.rro-runc.applied":"/a","org.rro-runc.appli\u0065d":"/b", "org.rro-runc.excluded" : "" },"mounts":[{"destination":"/d","source":"/dev","options":["rbind","ro"]}]}`,
+		`{"annotations":{"x":"1","org.rro-runc.applied":"/q"},"annotations":{"org.rro-runc.excluded":"/q","org.rro-runc.applied":"/q"},"mounts":[{"destination":"/q","options":["ro","rbind","private"]}]}`,
 	} {
 		f.Add([]byte(s), uint8(IfPossible), uint8(6))
 	}
@@ -71,6 +80,7 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		checkOutput(t, data, opts, res)
+		checkDecodesAsIntended(t, data, res)
 		if !res.Changed {
 			return
 		}
@@ -78,6 +88,46 @@ func FuzzRewrite(f *testing.F) {
 		checkOtherMembers(t, data, res.Config)
 		checkOtherMounts(t, data, res)
 	})
+}
+
+// checkDecodesAsIntended is the property that matters to runc: what Go's
+// encoding/json (runc's decoder, the independent oracle here) makes of the
+// output equals what it makes of the input, except for the options each
+// rewritten mount gained and rro-runc's own annotations. Duplicate keys,
+// case-insensitive field names, null resetting a map or slice and objects
+// merging into an earlier map all decide where an edit must land.
+func checkDecodesAsIntended(t *testing.T, in []byte, res *Result) {
+	t.Helper()
+	var before, after specs.Spec
+	if json.Unmarshal(in, &before) != nil {
+		return // runc refuses it too
+	}
+	if err := json.Unmarshal(res.Config, &after); err != nil {
+		t.Fatalf("the input decodes into specs.Spec, the output does not: %v\n%s", err, res.Config)
+	}
+	want := before
+	want.Mounts = slices.Clone(before.Mounts)
+	for i, d := range res.Mounts {
+		if d.Action == Rewritten {
+			want.Mounts[i].Options = d.After
+		}
+	}
+	want.Annotations = maps.Clone(before.Annotations)
+	for k, v := range res.AnnotationValues() {
+		if want.Annotations == nil && v != "" {
+			want.Annotations = map[string]string{}
+		}
+		if v == "" {
+			delete(want.Annotations, k)
+		} else {
+			want.Annotations[k] = v
+		}
+	}
+	if !reflect.DeepEqual(want, after) {
+		wb, _ := json.Marshal(want)
+		ab, _ := json.Marshal(after)
+		t.Fatalf("decoded output differs from the decoded input plus the rewrite:\nwant %s\ngot  %s\ninput  %s\noutput %s", wb, ab, in, res.Config)
+	}
 }
 
 // checkOtherMembers checks that every top-level member other than mounts

@@ -16,6 +16,7 @@ import (
 // is the mount's Options slice itself.
 func AnalyzeMounts(mounts []specs.Mount, annotations map[string]string, opts Options) (*Plan, error) {
 	p := &Plan{opts: opts, Policy: opts.Policy, PolicyFrom: "config", Exclude: opts.Exclude}
+	p.readOwned(annotations)
 	if opts.Policy != Disabled {
 		if err := p.applyAnnotations(annotations); err != nil {
 			return nil, err

@@ -65,21 +65,51 @@ const (
 	// destinations made rro, so that the result is visible in `runc state`
 	// and engine inspect output.
 	AnnotationApplied = "org.rro-runc.applied"
+	// AnnotationExcluded is written when read-only recursive binds were
+	// left without rro because an exclusion covers them: their
+	// destinations, comma-separated, so that a mount whose submounts stay
+	// writable is visible where the applied ones are.
+	AnnotationExcluded = "org.rro-runc.excluded"
 )
 
-// DefaultExclude are runtime interfaces, not volumes: Docker's rro broke
-// `-v /dev:/dev:ro` (/dev/shm went read-only) and cgroup v1
-// `/sys/fs/cgroup:ro` containers.
-var DefaultExclude = []string{"/dev", "/proc", "/sys"}
+// ownedAnnotations are the annotations only rro-runc writes. Whatever a
+// config arrives with under these keys is replaced or removed, so that a
+// container cannot present a record rro-runc did not make.
+var ownedAnnotations = [nOwned]string{AnnotationApplied, AnnotationExcluded}
+
+const (
+	ownedApplied = iota
+	ownedExcluded
+	nOwned
+)
+
+// DefaultExclude is the default of Options.Exclude: empty. Destinations
+// are chosen by whoever writes the pod, so no destination is excluded
+// unless an administrator writes it; the runtime interfaces recursion
+// breaks are recognised by their source instead (HostInterfaces).
+var DefaultExclude []string
+
+// HostInterfaces are the host's own kernel interfaces, which recursion
+// breaks when they are bound in read-only: Docker's rro turned
+// `-v /dev:/dev:ro` into a read-only /dev/shm (moby#47158), and cgroup v1
+// `-v /sys/fs/cgroup:/sys/fs/cgroup:ro` broke systemd containers. A bind
+// whose source is one of them, exactly and as written (no "." or ".."
+// segment), is never made rro. Only the exact paths: beneath them are
+// paths a workload can point anywhere (/dev/fd/.. is /proc/self,
+// /proc/1/root is the host's /), and a destination is whatever the pod
+// says, so neither may keep a host volume's submounts writable.
+var HostInterfaces = []string{"/dev", "/proc", "/sys", "/sys/fs/cgroup"}
 
 // Options are the administrator's settings.
 type Options struct {
 	// Policy from the admin config (flag > env > file > default).
 	Policy Policy
-	// Exclude lists container destinations never rewritten. Each excludes
+	// Exclude lists container destinations never rewritten, as an
+	// administrator writes them (the default is none). Each excludes
 	// itself and everything beneath it, compared by path component on
 	// cleaned paths: "/dev" excludes "/dev/shm" but not "/device". Empty
-	// entries are ignored; "/" excludes everything.
+	// entries are ignored; "/" excludes everything. Binds of the host's
+	// own interfaces (HostInterfaces) are excluded whatever this says.
 	Exclude               []string
 	Propagation           Propagation
 	AllowAnnotationOptOut bool
@@ -132,15 +162,21 @@ type Decision struct {
 	// Propagation is the last propagation option given, "" when none is
 	// (runc then uses its default, rslave).
 	Propagation string `json:"propagation,omitempty"`
+	// ExcludedBy is set on a read-only recursive bind left without rro
+	// because an exclusion covers it: the Exclude entry, or the
+	// HostInterfaces path its source is (Reason tells which). Its
+	// submounts stay writable.
+	ExcludedBy string `json:"excludedBy,omitempty"`
 
 	// recursivePropagation is the last recursive propagation option, the
 	// one the submounts of an rbind end up with; "" when none is given.
 	recursivePropagation string
 
 	candidate bool
-	bind      bool // bind or rbind among the options
-	readOnly  bool // the last of ro and rw is ro
-	null      bool // a null element: encoding/json leaves a zero Mount
+	bind      bool   // bind or rbind among the options
+	readOnly  bool   // the last of ro and rw is ro
+	recursive string // the last of rro and rrw, "" when neither
+	null      bool   // a null element: encoding/json leaves a zero Mount
 	// insertAt is where appended options go: just after the last element
 	// of the options array, so that the existing elements keep their bytes.
 	insertAt int
@@ -180,9 +216,20 @@ type Plan struct {
 	// lastTop is the end of the last top-level member's value, where a
 	// new "annotations" member goes.
 	lastTop int
-	// annotations is the value of the last "annotations" member, the one
-	// whose keys win in runc's merged map; nil when there is none.
-	annotations *span
+	// annotations are the values of the "annotations" members whose keys
+	// reach runc's merged map: those after the last null, which resets
+	// it. lastNull says the last member is null: nothing reaches the map,
+	// and new annotations need a member of their own after it.
+	annotations []span
+	lastNull    bool
+	// owned are the values the config carries for ownedAnnotations, as
+	// runc reads them, and whether it carries them at all.
+	owned [nOwned]ownedValue
+}
+
+type ownedValue struct {
+	value   string
+	present bool
 }
 
 // Result is the outcome of Apply: the decisions and the new bytes.
@@ -286,10 +333,20 @@ func (p *Plan) readAnnotations(top []member) (map[string]string, error) {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			return nil, fmt.Errorf("%w: annotations is not an object of strings: %v", ErrInvalidConfig, err)
 		}
-		v := m.val
-		p.annotations = &v
+		if p.lastNull = raw[0] == 'n'; p.lastNull {
+			p.annotations = p.annotations[:0]
+		} else {
+			p.annotations = append(p.annotations, m.val)
+		}
 	}
+	p.readOwned(out)
 	return out, nil
+}
+
+func (p *Plan) readOwned(a map[string]string) {
+	for k, key := range ownedAnnotations {
+		p.owned[k].value, p.owned[k].present = a[key]
+	}
 }
 
 // applyAnnotations lets a container ask for more, never for less unless
@@ -411,7 +468,7 @@ func (p *Plan) readMount(d *Decision, i int, e *element) error {
 		}
 	}
 	fail := func(err error) error {
-		return fmt.Errorf("%w: mounts[%d]%s: %w", ErrInvalidConfig, i, at(d.Destination), err)
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, d.where(), err)
 	}
 	if e.bad != fNone {
 		return fail(fmt.Errorf("%s is %s, not a string", fieldNames[e.bad], kind(p.config[e.badAt])))
@@ -479,24 +536,23 @@ func (p *Plan) readOptions(s span) ([]string, int, error) {
 	return p.slab[first:len(p.slab):len(p.slab)], insertAt, nil
 }
 
-// at formats a destination for an error message: " (/data)", quoted when
-// it holds anything that would confuse a log line.
-func at(dest string) string {
-	if dest == "" {
-		return ""
-	}
-	if strings.ContainsFunc(dest, func(r rune) bool { return !unicode.IsPrint(r) || r == '(' || r == ')' }) {
-		return " (" + strconv.Quote(dest) + ")"
-	}
-	return " (" + dest + ")"
+// where names a mount in a message: its destination, then its index, as
+// in `/data (mounts[3])`.
+func (d *Decision) where() string {
+	return Printable(d.Destination) + " (mounts[" + strconv.Itoa(d.Index) + "])"
 }
 
-func (d *Decision) where() string {
-	dest := d.Destination
-	if strings.ContainsFunc(dest, func(r rune) bool { return !unicode.IsPrint(r) }) || dest == "" {
-		dest = strconv.Quote(dest)
+// Printable returns a value from a config as it may appear in a message
+// or a report column: as it is, or Go-quoted when it is empty or holds a
+// character that is not printable, a space or a parenthesis, so that a
+// hostile config cannot forge lines, columns or a mount's position.
+func Printable(s string) string {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+		return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '(' || r == ')'
+	}) {
+		return strconv.Quote(s)
 	}
-	return fmt.Sprintf("%s (mounts[%d])", dest, d.Index)
+	return s
 }
 
 // classify applies the candidate rule, reading options as runc's
@@ -508,7 +564,6 @@ func (d *Decision) where() string {
 // the copied submounts keep.
 func (d *Decision) classify(exclude [][2]string) {
 	var bind, recursive, readOnly bool
-	var recursiveMode string
 	for _, o := range d.Before {
 		switch o {
 		case "bind":
@@ -520,7 +575,7 @@ func (d *Decision) classify(exclude [][2]string) {
 		case "rw":
 			readOnly = false
 		case "rro", "rrw":
-			recursiveMode = o
+			d.recursive = o
 		case "rprivate", "rslave", "rshared", "runbindable":
 			d.recursivePropagation = o
 			d.Propagation = o
@@ -534,13 +589,18 @@ func (d *Decision) classify(exclude [][2]string) {
 		d.Reason = "not a bind mount"
 	case !readOnly:
 		d.Reason = "read-write"
-	case recursiveMode != "":
-		d.Reason = "already " + recursiveMode
+	case d.recursive != "":
+		d.Reason = "already " + d.recursive
 	case !recursive:
 		d.Reason = "non-recursive bind: no submounts are copied in"
 	default:
 		if by := excludedBy(d.Destination, exclude); by != "" {
-			d.Reason = "excluded by " + by
+			d.ExcludedBy, d.Reason = by, "excluded by "+by+": its submounts stay writable"
+			return
+		}
+		if h := hostInterface(d.Source); h != "" {
+			d.ExcludedBy = h
+			d.Reason = "the host's own " + h + " (recursion breaks it): its submounts stay writable"
 			return
 		}
 		d.candidate = true
@@ -580,134 +640,9 @@ func (p *Plan) NeedsSupport() bool {
 	return slices.ContainsFunc(p.Mounts, func(d Decision) bool { return d.candidate })
 }
 
-// Apply decides every candidate under the effective policy and s (see
-// Decide), and builds the new config.json. On error the Result still
-// carries the decisions, with Refused on the mounts that caused it, and
-// the input config unchanged.
-func (p *Plan) Apply(s Support) (*Result, error) {
-	if p.config == nil {
-		return nil, fmt.Errorf("%w: Apply needs config.json bytes; a plan made by AnalyzeMounts has only decisions (use Decide)", ErrInvalidConfig)
-	}
-	o, err := p.Decide(s)
-	res := &Result{Outcome: *o, Config: p.config}
-	if err != nil || len(o.Applied) == 0 {
-		return res, err
-	}
-	res.Config, res.Changed = p.build(o), true
-	return res, nil
-}
-
-// build returns the config with the options each rewritten mount gained
-// appended to its options array, and the applied annotation set.
-func (p *Plan) build(o *Outcome) []byte {
-	edits := make([]edit, 0, len(o.Applied)+1)
-	for i := range o.Mounts {
-		if d := &o.Mounts[i]; d.Action == Rewritten {
-			edits = append(edits, insert(d.insertAt, appendedText(d.After[len(d.Before):])))
-		}
-	}
-	edits = append(edits, p.annotationEdit(strings.Join(o.Applied, ",")))
-	slices.SortStableFunc(edits, func(a, b edit) int { return a.at.start - b.at.start })
-	return splice(p.config, edits)
-}
-
-// appendedText is the JSON text that appends options after the last
-// existing element of an options array.
-func appendedText(add []string) []byte {
-	switch {
-	case slices.Equal(add, addRRO):
-		return insRRO
-	case slices.Equal(add, addRROPrivate):
-		return insRROPrivate
-	}
-	var b []byte
-	for _, o := range add {
-		b = append(append(b, ','), marshalString(o)...)
-	}
-	return b
-}
-
 func joinMounts(list []string) string {
 	if len(list) == 1 {
 		return "mount " + list[0]
 	}
 	return "mounts " + strings.Join(list, ", ")
-}
-
-// What Apply appends, as options and as the bytes inserted after the last
-// existing option. Shared and never written to: After is a fresh copy.
-var (
-	addRRO        = []string{"rro"}
-	addRROPrivate = []string{"rro", "rprivate"}
-	insRRO        = []byte(`,"rro"`)
-	insRROPrivate = []byte(`,"rro","rprivate"`)
-)
-
-// annotationEdit sets org.rro-runc.applied in the last annotations object,
-// the one whose keys win when runc merges duplicates.
-func (p *Plan) annotationEdit(applied string) edit {
-	value := marshalString(applied)
-	entry := append(marshalString(AnnotationApplied), ':')
-	entry = append(entry, value...)
-	if a := p.annotations; a != nil {
-		if p.config[a.start] == 'n' { // "annotations": null
-			return edit{at: *a, text: append(append([]byte{'{'}, entry...), '}')}
-		}
-		ms := members(p.config, *a, nil)
-		for i := len(ms) - 1; i >= 0; i-- {
-			if ms[i].isExact(AnnotationApplied) {
-				return edit{at: ms[i].val, text: value}
-			}
-		}
-		if len(ms) == 0 {
-			return insert(a.start+1, entry)
-		}
-		return insert(ms[len(ms)-1].val.end, append([]byte{','}, entry...))
-	}
-	obj := append([]byte(`,"annotations":{`), entry...)
-	obj = append(obj, '}')
-	if p.lastTop == 0 { // an empty object has no mounts; kept for safety
-		return insert(p.top.start+1, obj[1:])
-	}
-	return insert(p.lastTop, obj)
-}
-
-// edit replaces the bytes in at with text; most edits are insertions.
-type edit struct {
-	at   span
-	text []byte
-}
-
-func insert(at int, text []byte) edit { return edit{at: span{at, at}, text: text} }
-
-func splice(config []byte, edits []edit) []byte {
-	n := len(config)
-	for _, e := range edits {
-		n += len(e.text) - (e.at.end - e.at.start)
-	}
-	out := make([]byte, 0, n)
-	pos := 0
-	for _, e := range edits {
-		out = append(out, config[pos:e.at.start]...)
-		out = append(out, e.text...)
-		pos = e.at.end
-	}
-	return append(out, config[pos:]...)
-}
-
-// marshalString writes a JSON string as encoding/json does, but without
-// HTML escaping, so that a destination like "/a<b" keeps its spelling.
-// The usual string needs no escaping at all and is quoted directly: the
-// applied annotation of 10,000 mounts is long.
-func marshalString(s string) []byte {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
-		return r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029'
-	}) {
-		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimRight(buf.Bytes(), "\n")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 
@@ -15,12 +16,18 @@ import (
 // the settings ask and the kernel and runtime allow. It returns an error
 // when the container must not start; config.json is then untouched.
 func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) error {
-	if s.Policy == rewrite.Disabled {
-		return nil // the administrator's off switch: no read, no probe, no write
-	}
 	path := inv.ConfigPath()
 	data, mode, err := specfile.Read(path)
-	if err != nil {
+	if s.Policy == rewrite.Disabled {
+		// The administrator's off switch: no probe, and no write unless
+		// the config carries an annotation only rro-runc may write (a
+		// forged org.rro-runc.applied would claim protection the
+		// container does not have). A file rro-runc cannot read, it
+		// passes through: the runtime reports what is wrong with it.
+		if err != nil || !mayCarryOwned(data) {
+			return nil
+		}
+	} else if err != nil {
 		return err
 	}
 	plan, err := rewrite.Analyze(data, s.Options())
@@ -42,6 +49,13 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 		return fmt.Errorf("policy %s: cannot write the rewritten %s, refusing to start the container without rro: %w", result.Policy, path, err)
 	}
 	return nil
+}
+
+// mayCarryOwned reports whether config could hold one of rro-runc's own
+// annotations: its key spelled out, or any \u escape that could spell it.
+// A quick look, so that Disabled parses nothing in the usual case.
+func mayCarryOwned(config []byte) bool {
+	return bytes.Contains(config, []byte("org.rro-runc.")) || bytes.Contains(config, []byte(`\u`))
 }
 
 // EnvCacheDir moves the probe cache away from probe.DefaultCacheDir, so

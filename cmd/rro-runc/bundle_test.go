@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rro-runc/rro-runc/internal/argv"
 	"github.com/rro-runc/rro-runc/internal/policy"
@@ -53,9 +56,10 @@ func TestProbeCacheDir(t *testing.T) {
 	}
 }
 
-// TestDisabledReadsNothing: the administrator's off switch must start the
-// container whatever the bundle holds, without opening config.json.
-func TestDisabledReadsNothing(t *testing.T) {
+// TestDisabledStartsAnyBundle: the administrator's off switch must start
+// the container whatever the bundle holds; what rro-runc cannot read, the
+// runtime reports.
+func TestDisabledStartsAnyBundle(t *testing.T) {
 	s := &policy.Settings{Policy: rewrite.Disabled}
 	for _, tc := range []struct {
 		name  string
@@ -106,4 +110,78 @@ func TestRefusedLeavesConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForgedAppliedAnnotation: a config never leaves rro-runc carrying an
+// org.rro-runc.applied (or .excluded) list rro-runc did not write, under
+// every policy, whether or not anything is rewritten, and without a probe
+// when nothing needs one. Under Disabled the file is written only for that.
+func TestForgedAppliedAnnotation(t *testing.T) {
+	t.Setenv(EnvCacheDir, t.TempDir())
+	forged := `{"ociVersion":"1.0.2","annotations":{"io.k8s":"x","org.rro-runc.applied":"/vol","org.rro-runc.excluded":"/z"},` +
+		`"mounts":[{"destination":"/vol","type":"bind","source":"/srv","options":["rbind","ro"]}]}`
+	escaped := strings.Replace(forged, `org.rro-runc.applied`, `org.rro-runc.appli\u0065d`, 1)
+	rwOnly := strings.Replace(forged, `"ro"]`, `"rw"]`, 1)
+	for _, tc := range []struct {
+		name    string
+		policy  rewrite.Policy
+		config  string
+		runtime string // "" means a path that fails if probed
+		applied string // what the annotation must be afterwards, "" absent
+	}{
+		{"Disabled", rewrite.Disabled, forged, "", ""},
+		{"Disabled, key escaped", rewrite.Disabled, escaped, "", ""},
+		{"IfPossible, nothing to rewrite", rewrite.IfPossible, rwOnly, "", ""},
+		{"IfPossible without support", rewrite.IfPossible, forged, "/nonexistent/runc", ""},
+		{"Enabled, rewritten", rewrite.Enabled, forged, "fake", "/vol"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := t.TempDir()
+			config := filepath.Join(bundle, "config.json")
+			if err := os.WriteFile(config, []byte(tc.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runtime := tc.runtime
+			switch runtime {
+			case "":
+				runtime = filepath.Join(t.TempDir(), "must-not-be-probed")
+			case "fake":
+				runtime = fakeRuntime(t)
+			}
+			if err := rewriteBundle(invocation(t, bundle), &policy.Settings{Policy: tc.policy}, runtime); err != nil {
+				t.Fatal(err)
+			}
+			var spec specs.Spec
+			b, _ := os.ReadFile(config)
+			if err := json.Unmarshal(b, &spec); err != nil {
+				t.Fatalf("config.json after: %v\n%s", err, b)
+			}
+			got, ok := spec.Annotations[rewrite.AnnotationApplied]
+			if got != tc.applied || ok != (tc.applied != "") {
+				t.Errorf("applied annotation %q (present %v), want %q\n%s", got, ok, tc.applied, b)
+			}
+			if _, ok := spec.Annotations[rewrite.AnnotationExcluded]; ok {
+				t.Errorf("forged excluded annotation kept\n%s", b)
+			}
+			if spec.Annotations["io.k8s"] != "x" {
+				t.Errorf("other annotations lost\n%s", b)
+			}
+		})
+	}
+	t.Run("Disabled leaves a clean config unwritten", func(t *testing.T) {
+		bundle := t.TempDir()
+		config := filepath.Join(bundle, "config.json")
+		clean := strings.Replace(forged, `,"org.rro-runc.applied":"/vol","org.rro-runc.excluded":"/z"`, "", 1)
+		if err := os.WriteFile(config, []byte(clean), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.Stat(config)
+		if err := rewriteBundle(invocation(t, bundle), &policy.Settings{Policy: rewrite.Disabled}, "/nonexistent"); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := os.Stat(config)
+		if !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+			t.Error("policy Disabled replaced a config that carries nothing of rro-runc's")
+		}
+	})
 }

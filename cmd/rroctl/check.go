@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,10 +39,12 @@ func checkCommand() *cli.Command {
 			"under the effective configuration (--policy, --rro-config and the environment as\n" +
 			"for rro-runc), and probes kernel and runtime only when a mount needs it, as\n" +
 			"rro-runc does. A config already rewritten by rro-runc checks clean.\n\n" +
-			"A finding is a read-only recursive bind (not excluded) that would stay read-only\n" +
-			"at its top only, its submounts writable: under policy Disabled, under IfPossible\n" +
-			"without support, or in a container rro-runc would refuse. `check --policy\n" +
-			"Disabled` shows what a plain runtime gets.\n\n" +
+			"A finding is a read-only recursive bind that would stay read-only at its top\n" +
+			"only, its submounts writable: excluded (by the configuration's exclude, an\n" +
+			"org.rro-runc.exclude annotation, or because it binds the host's own /dev, /proc,\n" +
+			"/sys or /sys/fs/cgroup), under policy Disabled, under IfPossible without\n" +
+			"support, or in a container rro-runc would refuse. `check --policy Disabled`\n" +
+			"shows what a plain runtime gets.\n\n" +
 			"Flags go before the arguments.\n\n" +
 			"Exit status: 0 no finding, 1 a finding (so a CI pipeline can fail on it), 2 bad\n" +
 			"usage or input (missing file, not JSON, a config runc would reject).",
@@ -183,7 +183,9 @@ func checkOne(c *cli.Context, arg string, opts rewrite.Options, support *support
 	}
 	for _, d := range res.Mounts {
 		m := checkedMount{Decision: d, Candidate: d.Candidate()}
-		m.Finding = m.Candidate && d.Action != rewrite.Rewritten
+		// An excluded read-only recursive bind is what it is: writable
+		// below its top, whatever the reason for leaving it so.
+		m.Finding = m.Candidate && d.Action != rewrite.Rewritten || d.ExcludedBy != ""
 		if m.Finding {
 			cc.Findings = append(cc.Findings, d.Destination)
 		}
@@ -305,11 +307,6 @@ func quoteAll(list []string) []string {
 	return out
 }
 
-// printable quotes a config value that holds control characters or
-// spaces, so a hostile config cannot forge lines or columns in a report.
-func printable(s string) string {
-	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) {
-		return strconv.Quote(s)
-	}
-	return s
-}
+// printable is how a config value appears in a report: rewrite's rule,
+// so the wrapper's messages and rroctl's reports quote alike.
+func printable(s string) string { return rewrite.Printable(s) }

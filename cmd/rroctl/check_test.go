@@ -50,7 +50,8 @@ func TestCheckExitStatus(t *testing.T) {
 	plain := writeConfig(t, `{"mounts":[{"destination":"/vol","source":"/srv","options":["rbind","ro"]}]}`)
 	shared := writeConfig(t, `{"mounts":[{"destination":"/vol","source":"/srv","options":["rbind","ro","rshared"]}]}`)
 	done := writeConfig(t, `{"mounts":[{"destination":"/vol","source":"/srv","options":["rbind","ro","rro"]}]}`)
-	excluded := writeConfig(t, `{"mounts":[{"destination":"/dev/shm","source":"/dev/shm","options":["rbind","ro"]}]}`)
+	hostDev := writeConfig(t, `{"mounts":[{"destination":"/dev","source":"/dev","options":["rbind","ro"]}]}`)
+	underDev := writeConfig(t, `{"mounts":[{"destination":"/dev/data","source":"/srv","options":["rbind","ro"]},{"destination":"/sys/x","source":"/srv","options":["rbind","ro"]}]}`)
 	optOut := writeConfig(t, `{"annotations":{"org.rro-runc.policy":"Disabled"},"mounts":[{"destination":"/vol","source":"/srv","options":["rbind","ro"]}]}`)
 	notJSON := writeConfig(t, `{"mounts":[`)
 	badMounts := writeConfig(t, `{"mounts":{}}`)
@@ -76,7 +77,10 @@ func TestCheckExitStatus(t *testing.T) {
 		{"Enabled with shared propagation", []string{"--assume-supported", "--policy", "Enabled", shared}, 1,
 			[]string{"result: REFUSED", "has propagation rshared"}},
 		{"IfPossible with shared propagation", []string{"--assume-supported", shared}, 0, []string{"rbind,ro,rshared,rro"}},
-		{"excluded", []string{"--policy", "Enabled", excluded}, 0, []string{"excluded by /dev"}},
+		{"the host's /dev is excluded, and a finding", []string{"--policy", "Enabled", hostDev}, 1,
+			[]string{"unchanged (!)", "the host's own /dev", "submounts stay writable", "NOT PROTECTED: /dev"}},
+		{"a destination under /dev or /sys is no exclusion", []string{"--assume-supported", "--policy", "Enabled", underDev}, 0,
+			[]string{"result: ok, rro-runc makes /dev/data, /sys/x recursively read-only"}},
 		{"annotation opt-out refused", []string{"--assume-supported", optOut}, 1,
 			[]string{"REFUSED", "allow_annotation_opt_out is false"}},
 		{"several, one finding", []string{"--policy", "Disabled", done, plain}, 1,
@@ -150,14 +154,9 @@ func TestCheckJSON(t *testing.T) {
 	if spec.Policy != "Disabled" || spec.PolicyFrom != "flag" || spec.Support != nil || spec.Error != "" {
 		t.Errorf("config: %+v", spec)
 	}
-	wantFindings := []string{"/ctr", "/cri", "/docker", "/podman", "/shared", "/café\t"}
+	wantFindings := []string{"/ctr", "/cri", "/docker", "/podman", "/shared", "/dev/host-shm", "/café\t"}
 	if !slices.Equal(spec.Findings, wantFindings) {
 		t.Errorf("findings = %q, want %q", spec.Findings, wantFindings)
-	}
-	for _, m := range spec.Mounts {
-		if m.Destination == "/dev/host-shm" && (m.Candidate || m.Finding || m.Reason != "excluded by /dev") {
-			t.Errorf("excluded mount: %+v", m)
-		}
 	}
 	if missing.Error == "" || missing.Path != "/nonexistent" || len(missing.Mounts) != 0 {
 		t.Errorf("missing config: %+v", missing)
@@ -254,5 +253,36 @@ func TestDocsExamples(t *testing.T) {
 				t.Errorf("docs/rroctl.md shows:\n%s\nrroctl now prints (exit %d):\n%s%s", shown, code, stdout, stderr)
 			}
 		})
+	}
+}
+
+// TestCheckAdminExclude: a mount the administrator's exclude covers is
+// left alone, and check says so as a finding, never "ok".
+func TestCheckAdminExclude(t *testing.T) {
+	configFile := isolate(t)
+	if err := os.WriteFile(configFile, []byte("exclude = [\"/data\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeConfig(t, `{"mounts":[{"destination":"/data/sub","source":"/srv","options":["rbind","ro"]}]}`)
+	stdout, stderr, code := runApp(t, "check", "--format", "json", "--policy", "Enabled", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	var rep struct {
+		OK      bool
+		Configs []struct {
+			Support *supportReport
+			Mounts  []struct {
+				ExcludedBy         string
+				Candidate, Finding bool
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	m := rep.Configs[0].Mounts[0]
+	if !m.Finding || m.ExcludedBy != "/data" || m.Candidate || rep.OK || rep.Configs[0].Support != nil {
+		t.Errorf("mount %+v, ok %v", m, rep.OK)
 	}
 }

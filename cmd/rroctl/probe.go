@@ -330,6 +330,9 @@ func printProbe(out io.Writer, rep probeReport) {
 		v := kv.s.Value
 		if list, ok := v.([]string); ok {
 			v = strings.Join(list, ", ")
+			if len(list) == 0 {
+				v = "none"
+			}
 		}
 		fmt.Fprintf(w, "  %s:\t%v (%s)\n", kv.key, v, kv.s.Source)
 	}

@@ -189,7 +189,9 @@ func runVerify(c *cli.Context) error {
 		}
 	} else {
 		rep.VolumesFrom = "mountinfo"
-		vols = volumesFromMountinfo(mounts, s.Exclude)
+		// Without a config, the runtime's own /dev, /proc and /sys mounts
+		// cannot be told from volumes by their source: skip them by place.
+		vols = volumesFromMountinfo(mounts, append(slices.Clone(s.Exclude), "/dev", "/proc", "/sys"))
 	}
 	rep.OK = true
 	covered := coveredMounts(mounts)
@@ -315,7 +317,7 @@ func volumesFromBundle(bundle string, s *policy.Settings) ([]volume, error) {
 		if last[dest] != i || !rewrite.ReadOnlyBind(d.Before) {
 			continue
 		}
-		vols = append(vols, volume{destination: dest, source: d.Source, options: d.Before, excludedBy: rewrite.ExcludedBy(dest, plan.Exclude)})
+		vols = append(vols, volume{destination: dest, source: d.Source, options: d.Before, excludedBy: rewrite.Excluded(dest, d.Source, plan.Exclude)})
 	}
 	return vols, nil
 }

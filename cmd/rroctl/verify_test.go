@@ -126,7 +126,8 @@ func TestVolumesFromBundle(t *testing.T) {
 		{"destination":"/vol/","source":"/b","options":["rbind","ro","rro"]},
 		{"destination":"/etc/hosts","source":"/h","options":["bind","ro"]},
 		{"destination":"/rw","source":"/r","options":["rbind","ro","rw"]},
-		{"destination":"/dev/shm","source":"/dev/shm","options":["rbind","ro"]}]}`)
+		{"destination":"/dev/shm","source":"/dev/shm","options":["rbind","ro"]},
+		{"destination":"/hostdev","source":"/dev","options":["rbind","ro"]}]}`)
 	s, err := policy.Load(policy.Overrides{}, os.Getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func TestVolumesFromBundle(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s %q", v.destination, v.source, strings.Join(v.options, ","), v.excludedBy))
 	}
 	// The last mount at a destination is the one the container sees.
-	want := []string{`/vol /b rbind,ro,rro ""`, `/etc/hosts /h bind,ro ""`, `/dev/shm /dev/shm rbind,ro "/dev"`}
+	want := []string{`/vol /b rbind,ro,rro ""`, `/etc/hosts /h bind,ro ""`, `/dev/shm /dev/shm rbind,ro ""`, `/hostdev /dev rbind,ro "/dev"`}
 	if !slices.Equal(got, want) {
 		t.Errorf("volumes:\n%q\nwant:\n%q", got, want)
 	}
@@ -154,6 +155,7 @@ func TestVerifyContainer(t *testing.T) {
 		return fmt.Sprintf(`{"ociVersion":"1.0.2","id":"c1","pid":%d,"status":%q,"bundle":%q}`, os.Getpid(), status, bundle)
 	}
 	procOnly := writeConfig(t, `{"mounts":[{"destination":"/proc","source":"/proc","options":["rbind","ro"]}]}`)
+	procFromVolume := writeConfig(t, `{"mounts":[{"destination":"/proc","source":"/srv/vol","options":["rbind","ro"]}]}`)
 	missing := writeConfig(t, `{"mounts":[{"destination":"/nonexistent-volume","source":"/srv","options":["rbind","ro"]}]}`)
 	none := writeConfig(t, `{"mounts":[{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}]}`)
 	notJSON := writeConfig(t, `{`)
@@ -168,7 +170,7 @@ func TestVerifyContainer(t *testing.T) {
 	}{
 		{"excluded volume is shown, not counted", state("running", procOnly), "", nil, 0,
 			[]string{"container c1: running, pid", "volume /proc from /proc (rbind,ro)", "not counted: excluded by /proc", "result: ok: no read-only volume to verify"}},
-		{"counted when not excluded", state("running", procOnly), "exclude = []\n", nil, 1,
+		{"counted when not excluded: a destination excludes nothing by default", state("running", procFromVolume), "", nil, 1,
 			[]string{"rw  /proc", "NOT PROTECTED: writable: /proc"}},
 		{"volume not mounted", state("running", missing), "", nil, 1,
 			[]string{"NOT PROTECTED: nothing is mounted at /nonexistent-volume"}},

@@ -1,6 +1,7 @@
 package wrapper
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,4 +109,85 @@ func TestHardeningStrictPropagationLateMount(t *testing.T) {
 			t.Fatalf("a host mount made after start arrived under the Enabled volume, or it is writable:\n%s", out)
 		}
 	})
+}
+
+// TestHardeningForgedApplied: org.rro-runc.applied is shown as proof in
+// `runc state`, so a config must never reach the runtime carrying one that
+// rro-runc did not write: not when nothing is rewritten, not under policy
+// Disabled. The control is plain runc, whose state shows whatever the
+// config says. An excluded read-only bind (the host's own /dev) shows up
+// as org.rro-runc.excluded.
+func TestHardeningForgedApplied(t *testing.T) {
+	fixture.RequireRoot(t)
+	rroRunc, _ := fixture.Binaries(t)
+	runtime := fixture.Runc(t)
+	root := stateRoot(t, runtime)
+	rootfs := fixture.Rootfs(t)
+	vol := fixture.NestedVolume(t)
+
+	// create makes a container through bin from a bundle whose config
+	// claims /vol was made rro, and returns its state's annotations.
+	create := func(t *testing.T, bin string, env []string, mounts ...specs.Mount) map[string]string {
+		spec := fixture.Spec(rootfs, mounts, "/bin/sleep", "60")
+		spec.Annotations = map[string]string{"org.rro-runc.applied": "/vol", "org.rro-runc.excluded": "", "io.example": "kept"}
+		bundle := filepath.Join(t.TempDir(), "bundle")
+		if err := os.MkdirAll(bundle, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.MarshalIndent(spec, "", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		id := containerID(t)
+		if _, errOut, code := run(t, env, bin, "--root", root, "create", "--bundle", bundle, id); code != 0 {
+			t.Fatalf("%s create: exit %d: %s", filepath.Base(bin), code, errOut)
+		}
+		defer run(t, nil, runtime, "--root", root, "delete", "--force", id)
+		out, errOut, code := run(t, nil, runtime, "--root", root, "state", id)
+		if code != 0 {
+			t.Fatalf("runc state: exit %d: %s", code, errOut)
+		}
+		var state specs.State
+		if err := json.Unmarshal([]byte(out), &state); err != nil {
+			t.Fatalf("state output %q: %v", out, err)
+		}
+		if state.Annotations["io.example"] != "kept" {
+			t.Errorf("other annotations lost: %v", state.Annotations)
+		}
+		return state.Annotations
+	}
+	ro := fixture.VolumeMount(vol)
+	rw := specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}}
+	hostDev := specs.Mount{Destination: "/hostdev", Type: "bind", Source: "/dev", Options: []string{"rbind", "ro"}}
+
+	t.Run("control: plain runc shows the forged record", func(t *testing.T) {
+		if got := create(t, runtime, nil, ro)["org.rro-runc.applied"]; got != "/vol" {
+			t.Fatalf("state shows applied %q; the control cannot show what a forged record looks like", got)
+		}
+	})
+	for _, tc := range []struct {
+		name, policy string
+		mounts       []specs.Mount
+		applied      string
+		excluded     string
+	}{
+		{"Disabled", "Disabled", []specs.Mount{ro}, "", ""},
+		{"IfPossible, nothing to rewrite", "IfPossible", []specs.Mount{rw}, "", ""},
+		{"Enabled, the host's /dev excluded", "Enabled", []specs.Mount{rw, hostDev}, "", "/hostdev"},
+		{"Enabled, rewritten", "Enabled", []specs.Mount{ro}, "/vol", ""},
+	} {
+		t.Run("rro-runc "+tc.name, func(t *testing.T) {
+			cfg := wrapperConfig(t, fmt.Sprintf("policy = %q\nruntime = %q\n", tc.policy, runtime))
+			a := create(t, rroRunc, []string{"RRO_RUNC_CONFIG=" + cfg}, tc.mounts...)
+			if got, ok := a["org.rro-runc.applied"]; got != tc.applied || ok != (tc.applied != "") {
+				t.Errorf("state shows applied %q (present %v), want %q", got, ok, tc.applied)
+			}
+			if got, ok := a["org.rro-runc.excluded"]; got != tc.excluded || ok != (tc.excluded != "") {
+				t.Errorf("state shows excluded %q (present %v), want %q", got, ok, tc.excluded)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rro-runc/rro-runc/internal/argv"
+	"github.com/rro-runc/rro-runc/internal/jsonedit"
 )
 
 // editDocker adds, in daemon.json:
@@ -428,13 +429,7 @@ func indentUnit(src []byte, top int) string {
 	return "  "
 }
 
-func jsonQuote(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
-}
+func jsonQuote(s string) string { return string(jsonedit.Quote(s)) }
 
 // renderJSON writes v (string, []string or jsonObject) starting at a line
 // indented by indent; multi puts members and elements on lines of their

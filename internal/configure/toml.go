@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/rro-runc/rro-runc/internal/jsonedit"
 )
 
 // tomlChange is one intended setting: table.key = value (a string or a
@@ -196,10 +198,7 @@ func copyValue(v any) any {
 }
 
 func splice(src []byte, start, end int, text string) []byte {
-	out := make([]byte, 0, len(src)-(end-start)+len(text))
-	out = append(out, src[:start]...)
-	out = append(out, text...)
-	return append(out, src[end:]...)
+	return jsonedit.Splice(src, jsonedit.Edit{Start: start, End: end, Text: []byte(text)})
 }
 
 // findKV returns the last key/value pair whose absolute key is path.

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// The helpers below walk JSON that parse (valid.go) has already accepted,
+// The helpers below walk JSON that parse (parse.go) has already accepted,
 // for the few places that look again after the one recording pass: an
 // options array, the annotations object, duplicate options. They find
 // the byte spans of values without decoding them, so that whatever
@@ -20,9 +20,10 @@ type span struct{ start, end int }
 // member is one "key": value pair of an object. key is the raw string
 // literal, quotes included, so that comparing keys allocates nothing.
 type member struct {
-	key []byte
-	val span
-	n   int // for a top-level "mounts" array: how many elements it has
+	key   []byte
+	keyAt int // where the key literal starts
+	val   span
+	n     int // for a top-level "mounts" array: how many elements it has
 }
 
 // is reports whether the member would fill the struct field whose JSON
@@ -141,12 +142,12 @@ func members(b []byte, s span, dst []member) []member {
 func object(b []byte, start int, dst []member) ([]member, int) {
 	i := skipSpace(b, start+1)
 	for i < len(b) && b[i] == '"' {
-		kEnd := stringEnd(b, i)
+		kStart, kEnd := i, stringEnd(b, i)
 		key := b[i:kEnd]
 		i = skipSpace(b, kEnd) + 1 // past ':'
 		i = skipSpace(b, i)
 		vEnd := valueEnd(b, i)
-		dst = append(dst, member{key: key, val: span{i, vEnd}})
+		dst = append(dst, member{key: key, keyAt: kStart, val: span{i, vEnd}})
 		i = skipSpace(b, vEnd)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
