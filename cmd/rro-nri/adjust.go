@@ -40,13 +40,15 @@ type adjustment struct {
 // read-only volumes never wait for a probe. A non-nil error means the
 // container must not be created; its text is what the CRI caller sees.
 func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSandbox, ctr *api.Container) (*adjustment, error) {
-	if opts.Policy == rewrite.Disabled {
-		// The administrator's off switch, as in the wrapper: the
-		// container's annotations cannot switch it back on.
-		return &adjustment{}, nil
-	}
+	// The pod's annotations, then the container's on top; rro-runc's own
+	// record (org.rro-runc.applied, .excluded) only from the container,
+	// whose spec is what carries it: the same record the wrapper reads
+	// from config.json.
 	annotations := map[string]string{}
 	maps.Copy(annotations, pod.GetAnnotations())
+	for _, key := range owned {
+		delete(annotations, key)
+	}
 	maps.Copy(annotations, ctr.GetAnnotations())
 	mounts := make([]specs.Mount, 0, len(ctr.GetMounts()))
 	for _, m := range ctr.GetMounts() {
@@ -65,9 +67,8 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 		return &adjustment{Plan: plan}, err
 	}
 	out := &adjustment{Plan: plan}
-	if len(res.Applied) == 0 {
-		return out, nil
-	}
+	adj := &api.ContainerAdjustment{}
+	changed := false
 	// NRI keys mounts by destination: RemoveMount drops every mount there
 	// and AddMount puts one back. Two mounts at one destination (the
 	// later hides the earlier) cannot be adjusted one at a time.
@@ -75,7 +76,7 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 	for _, m := range mounts {
 		seen[m.Destination]++
 	}
-	adj := &api.ContainerAdjustment{}
+	skipped := map[string]bool{}
 	for _, d := range res.Mounts {
 		if d.Action != rewrite.Rewritten {
 			continue
@@ -86,8 +87,9 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 				return out, fmt.Errorf("%w: policy %s (from %s): %s; refusing rather than dropping one",
 					rewrite.ErrRefused, res.Policy, plan.PolicyFrom, why)
 			}
-			if note := why + ": left as it was (policy IfPossible)"; !slices.Contains(out.Skipped, note) {
-				out.Skipped = append(out.Skipped, note)
+			if !skipped[d.Destination] {
+				skipped[d.Destination] = true
+				out.Skipped = append(out.Skipped, why+": left as it was (policy IfPossible)")
 			}
 			continue
 		}
@@ -99,16 +101,31 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 			Source:      m.Source,
 			Options:     append([]string(nil), d.After...),
 		})
+		out.Applied = append(out.Applied, d.Destination)
+		changed = true
 	}
-	for _, d := range res.Mounts {
-		if d.Action == rewrite.Rewritten && seen[d.Destination] == 1 {
-			out.Applied = append(out.Applied, d.Destination)
+	// rewrite says what its annotations must be; only rro-runc writes
+	// them, so whatever the container arrived with is replaced or removed.
+	have := ctr.GetAnnotations()
+	for key, want := range res.AnnotationValues() {
+		if key == rewrite.AnnotationApplied && len(skipped) > 0 {
+			want = strings.Join(slices.DeleteFunc(strings.Split(want, ","), func(d string) bool { return skipped[d] }), ",")
+		}
+		cur, present := have[key]
+		switch {
+		case want != "" && (!present || cur != want):
+			adj.AddAnnotation(key, want)
+			changed = true
+		case want == "" && present:
+			adj.RemoveAnnotation(key)
+			changed = true
 		}
 	}
-	if len(out.Applied) == 0 {
-		return out, nil
+	if changed {
+		out.Adjust = adj
 	}
-	adj.AddAnnotation(rewrite.AnnotationApplied, strings.Join(out.Applied, ","))
-	out.Adjust = adj
 	return out, nil
 }
+
+// owned are the annotations only rro-runc writes.
+var owned = []string{rewrite.AnnotationApplied, rewrite.AnnotationExcluded}

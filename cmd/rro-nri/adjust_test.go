@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -98,8 +99,18 @@ var cases = []nriCase{
 	{name: "Disabled ignores an annotation asking for more", opts: rewrite.Options{Policy: rewrite.Disabled}, support: unsupported,
 		podAnn: map[string]string{rewrite.AnnotationPolicy: "Enabled"},
 		mounts: criMounts(vol("/vol", "rbind", "rprivate", "ro"))},
-	{name: "default exclusions: /dev and /sys binds", opts: enabled, support: unsupported,
-		mounts: criMounts(vol("/dev/shm", "rbind", "ro"), vol("/sys/fs/cgroup", "rbind", "ro"))},
+	{name: "the host's own /dev and /sys/fs/cgroup are excluded by source", opts: enabled, support: unsupported,
+		mounts: criMounts(
+			&api.Mount{Destination: "/host-dev", Type: "bind", Source: "/dev", Options: []string{"rbind", "ro"}},
+			&api.Mount{Destination: "/sys/fs/cgroup", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "ro"}})},
+	{name: "a /dev destination from another source is not excluded", opts: enabled, support: unsupported,
+		mounts: criMounts(vol("/dev/shm", "rbind", "ro")), wantErr: rewrite.ErrUnsupported},
+	{name: "a forged applied annotation is removed, Disabled too", opts: rewrite.Options{Policy: rewrite.Disabled}, support: unsupported,
+		ctrAnn: map[string]string{rewrite.AnnotationApplied: "/vol"},
+		mounts: criMounts(vol("/vol", "rbind", "rprivate", "ro"))},
+	{name: "a pod cannot forge the container's record", opts: ifPossible, support: unsupported,
+		podAnn: map[string]string{rewrite.AnnotationApplied: "/vol"},
+		mounts: criMounts(vol("/vol", "rbind", "rprivate", "ro"))},
 }
 
 func TestDecideLikeTheWrapper(t *testing.T) {
@@ -109,7 +120,7 @@ func TestDecideLikeTheWrapper(t *testing.T) {
 			ctr := &api.Container{Name: "c", Annotations: c.ctrAnn, Mounts: c.mounts}
 			calls := 0
 			a, err := decide(c.opts, func() rewrite.Support { calls++; return c.support }, pod, ctr)
-			wrapperMounts, wrapperApplied, werr := wrapper(t, c)
+			wrapperMounts, wrapperAnn, werr := wrapper(t, c)
 
 			if c.wantErr != nil {
 				if !errors.Is(err, c.wantErr) {
@@ -126,15 +137,6 @@ func TestDecideLikeTheWrapper(t *testing.T) {
 			if calls > 1 {
 				t.Errorf("probed %d times for one container", calls)
 			}
-			if len(c.want) == 0 {
-				if a.Adjust != nil {
-					t.Errorf("adjustment %v, want none", a.Adjust)
-				}
-				if len(wrapperApplied) != 0 {
-					t.Errorf("the wrapper applied %v", wrapperApplied)
-				}
-				return
-			}
 			got := applyAdjustment(c.mounts, a.Adjust)
 			for _, m := range got {
 				if !slices.Equal(m.Options, wrapperMounts[m.Destination]) {
@@ -144,8 +146,24 @@ func TestDecideLikeTheWrapper(t *testing.T) {
 					t.Errorf("%s: options %q, want %q", m.Destination, m.Options, w)
 				}
 			}
-			if ann := a.Adjust.GetAnnotations()[rewrite.AnnotationApplied]; ann != strings.Join(wrapperApplied, ",") {
-				t.Errorf("applied annotation %q, the wrapper's %q", ann, strings.Join(wrapperApplied, ","))
+			if len(c.want) == 0 && len(a.Adjust.GetMounts()) > 0 {
+				t.Errorf("mounts adjusted: %v, want none", a.Adjust.GetMounts())
+			}
+			ann := maps.Clone(c.ctrAnn)
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			for k, v := range a.Adjust.GetAnnotations() {
+				if key, removed := api.IsMarkedForRemoval(k); removed {
+					delete(ann, key)
+				} else {
+					ann[k] = v
+				}
+			}
+			for _, key := range owned {
+				if ann[key] != wrapperAnn[key] {
+					t.Errorf("%s = %q, the wrapper's %q", key, ann[key], wrapperAnn[key])
+				}
 			}
 		})
 	}
@@ -154,7 +172,7 @@ func TestDecideLikeTheWrapper(t *testing.T) {
 // wrapper runs the case the way rro-runc does: a config.json as the CRI
 // plugin would write it (pod annotations passed through, container's on
 // top), Analyze and Apply, and reads back the options and the annotation.
-func wrapper(t *testing.T, c nriCase) (map[string][]string, []string, error) {
+func wrapper(t *testing.T, c nriCase) (map[string][]string, map[string]string, error) {
 	t.Helper()
 	ann := map[string]string{}
 	for k, v := range c.podAnn {
@@ -170,9 +188,6 @@ func wrapper(t *testing.T, c nriCase) (map[string][]string, []string, error) {
 	cfg, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if c.opts.Policy == rewrite.Disabled {
-		return nil, nil, nil // rro-runc does not even read config.json
 	}
 	plan, err := rewrite.Analyze(cfg, c.opts)
 	if err != nil {
@@ -194,11 +209,7 @@ func wrapper(t *testing.T, c nriCase) (map[string][]string, []string, error) {
 	for _, m := range out.Mounts {
 		opts[m.Destination] = m.Options
 	}
-	var applied []string
-	if a := out.Annotations[rewrite.AnnotationApplied]; a != "" {
-		applied = strings.Split(a, ",")
-	}
-	return opts, applied, nil
+	return opts, out.Annotations, nil
 }
 
 // applyAdjustment does what NRI's generator does with the plugin's mount
