@@ -222,6 +222,13 @@ func TestNeverBlocks(t *testing.T) {
 	}
 	pl := startPlugin(t, c, "--config", conf, "--cache-dir", t.TempDir(), "--runtime", hung)
 
+	// containerd's log is what says whether the plugin missed the deadline.
+	notDropped := func(t *testing.T) {
+		t.Helper()
+		if log := readFile(filepath.Join(c.Dir, "containerd.log")); strings.Contains(log, "closing plugin 10-rro-nri") {
+			t.Errorf("containerd dropped the plugin:\n%s", grepLines(log, "rro-nri", 5))
+		}
+	}
 	timed := func(t *testing.T, name string) (time.Duration, error) {
 		start := time.Now()
 		id, err := p.create(t, name, []volume{roVol(vol)}, "/bin/true")
@@ -246,9 +253,10 @@ func TestNeverBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("crictl create took %s", took)
-		if took > base+time.Second {
-			t.Errorf("crictl create took %s (base %s): the plugin held it near containerd's 2s request timeout", took, base)
+		if took > base+2*time.Second {
+			t.Errorf("crictl create took %s (base %s): the plugin held it past its budget", took, base)
 		}
+		notDropped(t)
 	})
 	t.Run("Enabled: refused after the probe timeout", func(t *testing.T) {
 		writeConf(t, conf, "policy = \"Enabled\"\n")
@@ -257,9 +265,10 @@ func TestNeverBlocks(t *testing.T) {
 			t.Fatal("created under Enabled with a runtime whose probe hangs")
 		}
 		t.Logf("crictl create refused after %s: %v", took, err)
-		if took > base+time.Second {
+		if took > base+2*time.Second {
 			t.Errorf("refusal took %s (base %s)", took, base)
 		}
+		notDropped(t)
 	})
 	// containerd drops a plugin that misses plugin_request_timeout and
 	// creates the container unadjusted, under required_plugins too. The
@@ -285,9 +294,7 @@ func TestNeverBlocks(t *testing.T) {
 				t.Errorf("IfPossible: %v", err)
 			}
 		}
-		if log := readFile(filepath.Join(c.Dir, "containerd.log")); strings.Contains(log, "closing plugin 10-rro-nri") {
-			t.Errorf("containerd dropped the plugin:\n%s", grepLines(log, "rro-nri", 5))
-		}
+		notDropped(t)
 	})
 }
 
