@@ -176,13 +176,16 @@ func run(ctx context.Context, cfg *config, p *plugin, log *logrus.Logger) error 
 	if idx != "" {
 		opts = append(opts, stub.WithPluginIdx(idx))
 	}
+	failing := false
 	for {
 		s, err := stub.New(p, opts...)
 		if err != nil {
 			return err // a bad name or index: retrying cannot help
 		}
 		p.stub.Store(&s)
+		before := p.connects.Load()
 		err = s.Run(ctx)
+		connected := p.connects.Load() != before
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -191,7 +194,11 @@ func run(ctx context.Context, cfg *config, p *plugin, log *logrus.Logger) error 
 			// plugin again itself when it restarts.
 			return fmt.Errorf("connection to NRI lost: %v", err)
 		}
-		log.Warnf("rro-nri: NRI connection on %s ended (%v); reconnecting every %s", cfg.socket, err, cfg.reconnect)
+		// One line per outage, not one per attempt.
+		if connected || !failing {
+			log.Warnf("rro-nri: NRI connection on %s ended (%v); reconnecting every %s", cfg.socket, err, cfg.reconnect)
+		}
+		failing = !connected
 		select {
 		case <-ctx.Done():
 			return nil

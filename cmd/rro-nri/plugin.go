@@ -34,11 +34,15 @@ type plugin struct {
 	lastPolicy atomic.Int32
 	// stub is the current connection's stub, for Configure.
 	stub atomic.Pointer[stub.Stub]
+	// connects counts registrations, so that the reconnect loop logs
+	// once per outage rather than once per attempt.
+	connects atomic.Int64
 }
 
 // Configure runs when containerd accepts the registration, in the
 // goroutine that just stored the request timeout in the stub.
 func (p *plugin) Configure(_ context.Context, _, runtime, version string) (api.EventMask, error) {
+	p.connects.Add(1)
 	if s := p.stub.Load(); s != nil {
 		t := (*s).RequestTimeout()
 		p.requestTimeout.Store(int64(t))
