@@ -2,6 +2,10 @@ package configure
 
 import (
 	"fmt"
+	"path"
+	"strings"
+
+	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 // The CRI plugin's name, and so the tables a runtime handler lives in,
@@ -15,7 +19,7 @@ var criPlugin = map[int64]string{
 //
 //	[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.NAME]
 //	  runtime_type = "io.containerd.runc.v2"
-//	  pod_annotations = ["org.rro-runc.*"]
+//	  pod_annotations = ["org.rro-runc.policy", "org.rro-runc.exclude"]
 //	  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.NAME.options]
 //	    BinaryName = "BINARY"
 func editContainerd(src []byte, o Options) ([]byte, error) {
@@ -46,7 +50,7 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 	}
 	changes = append(changes,
 		tomlChange{table: rt, key: "runtime_type", value: "io.containerd.runc.v2"},
-		tomlChange{table: rt, key: "pod_annotations", value: []string{}, add: PodAnnotations},
+		tomlChange{table: rt, key: "pod_annotations", value: []string{}, add: PodAnnotations, drop: []string{legacyPodAnnotations}},
 		tomlChange{table: opts, key: "BinaryName", value: o.Binary},
 	)
 	if o.RuncRoot != "" {
@@ -56,9 +60,10 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 }
 
 // warnings notes a configuration in which the runtime handler cannot
-// work: the CRI plugin it belongs to is disabled (Docker's containerd
-// package ships such a file).
-func warnings(t Target, name string, src []byte) []string {
+// work as meant: the CRI plugin it belongs to is disabled (Docker's
+// containerd package ships such a file), or a pattern the user added to
+// the handler lets pods set rro-runc's own record, org.rro-runc.applied.
+func warnings(t Target, name string, src []byte, runtimeName string) []string {
 	if t != Containerd {
 		return nil
 	}
@@ -66,12 +71,23 @@ func warnings(t Target, name string, src []byte) []string {
 	if err != nil {
 		return nil
 	}
+	var warn []string
 	disabled, _ := stringList(m["disabled_plugins"])
 	version, _ := m["version"].(int64)
 	for _, p := range disabled {
 		if p == "cri" || p == criPlugin[version] {
-			return []string{fmt.Sprintf("%s disables the CRI plugin (disabled_plugins = [%q]): the runtime handler has no effect until it is enabled; ctr users pass --runc-binary instead", name, p)}
+			warn = append(warn, fmt.Sprintf("%s disables the CRI plugin (disabled_plugins = [%q]): the runtime handler has no effect until it is enabled; ctr users pass --runc-binary instead", name, p))
 		}
 	}
-	return nil
+	rt, _ := lookupTable(m, []string{"plugins", criPlugin[version], "containerd", "runtimes", runtimeName}, false)
+	for _, key := range []string{"pod_annotations", "container_annotations"} {
+		patterns, _ := stringList(rt[key])
+		for _, p := range patterns {
+			// containerd matches them with path.Match.
+			if ok, _ := path.Match(p, rewrite.AnnotationApplied); ok {
+				warn = append(warn, fmt.Sprintf("%s: %s %q of runtime %q lets any pod set %s and claim a protection rro-runc did not apply; list only %s", name, key, p, runtimeName, rewrite.AnnotationApplied, strings.Join(PodAnnotations, " and ")))
+			}
+		}
+	}
+	return warn
 }

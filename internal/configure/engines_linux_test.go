@@ -60,7 +60,7 @@ func TestContainerdReadsResult(t *testing.T) {
 			}{
 				{append(cri2, "default_runtime_name"), "rro"},
 				{rtPath(cri2, "rro", "runtime_type"), "io.containerd.runc.v2"},
-				{rtPath(cri2, "rro", "pod_annotations"), []any{PodAnnotations}},
+				{rtPath(cri2, "rro", "pod_annotations"), toAny(PodAnnotations)},
 				{rtPath(cri2, "rro", "options", "BinaryName"), testBinary},
 				{rtPath(cri2, "rro", "options", "Root"), "/run/rro-runc-test"},
 			} {
