@@ -365,15 +365,30 @@ func TestUninstallChangedConfig(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	p := filepath.Join(n.root, "etc/containerd/config.toml")
-	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString("# edited by the admin after install\n")
-	f.Close()
+	installed := readT(t, p)
+
+	// The handler was changed by hand: not install's any more, so it
+	// stays, and so does everything else.
+	writeT(t, p, strings.Replace(installed, `BinaryName = "/usr/local/bin/rro-runc"`, `BinaryName = "/opt/other/rro-runc"`, 1))
 	before := snapshot(t, n.root, true)
 	_, stderr, code := n.uninstall(t, "--engine", "containerd")
-	if code != exitFinding || !strings.Contains(stderr, "changed since rroctl install wrote it") || !strings.Contains(stderr, "nothing changed") {
+	if code != exitFinding || !strings.Contains(stderr, `runtime "rro" there is no longer what rroctl install wrote`) || !strings.Contains(stderr, "nothing changed") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 	sameTree(t, "refused uninstall", before, snapshot(t, n.root, true))
+
+	// The admin added a setting after install: the old bytes would lose
+	// it, so only the handler goes.
+	edited := installed + "\n[debug]\n  level = \"info\" # added after install\n"
+	writeT(t, p, edited)
+	stdout, stderr, code := n.uninstall(t, "--engine", "containerd")
+	if code != 0 || !strings.Contains(stdout, `removed runtime "rro" from /etc/containerd/config.toml (changed since install`) {
+		t.Fatalf("exit %d:\n%s%s", code, stdout, stderr)
+	}
+	want := containerdConf + "\n[debug]\n  level = \"info\" # added after install\n"
+	if got := readT(t, p); got != want {
+		t.Errorf("after uninstall:\n%s\nwant the original with the admin's addition:\n%s", got, want)
+	}
 }
 
 func TestInstallDockerAndPodman(t *testing.T) {

@@ -5,7 +5,10 @@ package main
 // Guarantees:
 //   - The engine's configuration comes back byte for byte (comments and
 //     all) when it is still exactly what install wrote; a file someone
-//     changed since is never overwritten with the old bytes.
+//     changed since is never overwritten with the old bytes: only the
+//     runtime install added is taken out of it (configure.Remove, the
+//     inverse of the edit), and a runtime of that name that is no longer
+//     what install wrote is left, with an error.
 //   - A binary is removed only when it is still the build install put
 //     there; config.toml only with --purge and only when install wrote it;
 //     directories only when install created them and they are empty.
@@ -32,7 +35,8 @@ func uninstallCommand() *cli.Command {
 		Name:  "uninstall",
 		Usage: "undo rroctl install: the engine's runtime handler, the binaries (config.toml only with --purge)",
 		Description: "Reads HOST-ROOT" + stateFile + " and undoes what install did. The engine's\n" +
-			"configuration is restored byte for byte when nobody changed it since. Binaries are\n" +
+			"configuration is restored byte for byte when nobody changed it since, else only the\n" +
+			"runtime install added is taken out (refused if it was changed by hand). Binaries are\n" +
 			"removed when no engine is left configured and they are still the installed build.\n" +
 			"Without --engine every engine install configured is undone. Nothing install did\n" +
 			"not do is removed. A failure leaves the host as it was.",
@@ -78,6 +82,7 @@ func runUninstall(c *cli.Context) error {
 		rec     *engineRecord
 		restore []byte // nil: remove the file (install created it)
 		do      bool
+		edited  bool // restore is cur without the runtime, not Before
 		note    string
 	}
 	var steps []*engineStep
@@ -102,12 +107,25 @@ func runUninstall(c *cli.Context) error {
 			}
 		case exists && !rec.Created && bytes.Equal(cur, rec.Before):
 			s.note = fmt.Sprintf("unchanged %s (already as before install)", rec.Path)
+		case !exists:
+			s.note = fmt.Sprintf("unchanged %s (gone since install)", rec.Path)
 		default:
-			// Someone changed the file since install: only the handler
-			// may go, by configure's inverse edit, never the old bytes.
-			return cli.Exit(fmt.Sprintf("uninstall: %s changed since rroctl install wrote it, so it cannot be restored "+
-				"byte for byte without losing that change; remove runtime %q from it by hand and run uninstall again "+
-				"(nothing changed)", rec.Path, rec.RuntimeName), exitFinding)
+			// Someone changed the file since install: the old bytes
+			// would lose their change, so only the handler goes, by
+			// configure's inverse of the edit install made.
+			o := configure.Options{RuntimeName: rec.RuntimeName, Binary: filepath.Join(st.Prefix, "bin", "rro-runc")}
+			out, err := configure.Remove(t, rec.Path, cur, o)
+			switch {
+			case errors.Is(err, configure.ErrNotOurs):
+				return cli.Exit(fmt.Sprintf("uninstall: %v: runtime %q there is no longer what rroctl install wrote; "+
+					"remove it by hand and run uninstall again (nothing changed)", err, rec.RuntimeName), exitFinding)
+			case err != nil:
+				return cli.Exit(fmt.Sprintf("uninstall: %v (nothing changed)", err), exitFinding)
+			case bytes.Equal(out, cur):
+				s.note = fmt.Sprintf("unchanged %s (runtime %q already gone)", rec.Path, rec.RuntimeName)
+			default:
+				s.do, s.restore, s.edited = true, out, true
+			}
 		}
 	}
 
@@ -226,6 +244,8 @@ func runUninstall(c *cli.Context) error {
 		switch {
 		case s.do && s.restore == nil:
 			fmt.Fprintf(out, "removed %s (install created it)\n", s.rec.Path)
+		case s.do && s.edited:
+			fmt.Fprintf(out, "removed runtime %q from %s (changed since install: the rest of it kept as it is now)\n", s.rec.RuntimeName, s.rec.Path)
 		case s.do:
 			fmt.Fprintf(out, "restored %s as it was before install (runtime %q removed)\n", s.rec.Path, s.rec.RuntimeName)
 		default:
