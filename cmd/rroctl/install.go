@@ -362,7 +362,7 @@ func runInstall(c *cli.Context) error {
 	// 3. Do it; undo everything on the first failure.
 	x := &txn{root: h.root}
 	changed := false
-	err = func() error {
+	err = x.run("install", func() error {
 		for _, b := range bins {
 			if b.action == "keep" || b.action == "adopt" {
 				continue
@@ -410,22 +410,18 @@ func runInstall(c *cli.Context) error {
 				st.CreatedDirs = append(st.CreatedDirs, d)
 			}
 		}
-		data, err := json.MarshalIndent(st, "", "  ")
+		data, err := st.encode()
 		if err != nil {
 			return err
 		}
-		if old, err := os.ReadFile(h.on(stateFile)); err == nil && bytes.Equal(old, append(data, '\n')) {
+		if old, err := os.ReadFile(h.on(stateFile)); err == nil && bytes.Equal(old, data) {
 			return nil
 		}
-		return x.replace(stateFile, append(data, '\n'), 0o644)
-	}()
+		return x.replace(stateFile, data, 0o644)
+	})
 	if err != nil {
-		if rerr := x.rollback(); rerr != nil {
-			return cli.Exit(fmt.Sprintf("install: %v; undoing the steps already taken also failed: %v", err, rerr), exitFinding)
-		}
-		return cli.Exit(fmt.Sprintf("install: %v (every step undone: nothing changed)", err), exitFinding)
+		return err
 	}
-	x.commit()
 
 	// 4. Say what happened, in the host's terms.
 	fmt.Fprintf(out, "host root %s\n", h.root)
@@ -588,6 +584,11 @@ func (s *installState) binary(host string) *binaryRecord {
 	return nil
 }
 
+func (s *installState) encode() ([]byte, error) {
+	data, err := json.MarshalIndent(s, "", "  ")
+	return append(data, '\n'), err
+}
+
 // loadState reads the install record; nil when there is none.
 func loadState(h *hostOptions) (*installState, error) {
 	b, err := os.ReadFile(h.on(stateFile))
@@ -735,6 +736,19 @@ func (x *txn) keepOld(path string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("keeping %s for rollback: too many leftovers", path)
+}
+
+// run does steps; on their first failure it undoes what they did and
+// returns the error for cmd, else it commits.
+func (x *txn) run(cmd string, steps func() error) error {
+	if err := steps(); err != nil {
+		if rerr := x.rollback(); rerr != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v; undoing the steps already taken also failed: %v", cmd, err, rerr), exitFinding)
+		}
+		return cli.Exit(fmt.Sprintf("%s: %v (every step undone: nothing changed)", cmd, err), exitFinding)
+	}
+	x.commit()
+	return nil
 }
 
 // rollback undoes every step, newest first.

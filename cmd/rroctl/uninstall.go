@@ -16,7 +16,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -187,7 +186,7 @@ func runUninstall(c *cli.Context) error {
 	// 3. Do it, undoing everything on the first failure.
 	x := &txn{root: h.root}
 	var removedDirs []string
-	err = func() error {
+	err = x.run("uninstall", func() error {
 		for _, s := range steps {
 			if !s.do {
 				continue
@@ -213,28 +212,24 @@ func runUninstall(c *cli.Context) error {
 		if remaining == 0 {
 			return x.remove(stateFile)
 		}
-		data, err := json.MarshalIndent(st, "", "  ")
+		data, err := st.encode()
 		if err != nil {
 			return err
 		}
-		return x.replace(stateFile, append(data, '\n'), 0o644)
-	}()
+		return x.replace(stateFile, data, 0o644)
+	})
 	if err != nil {
-		if rerr := x.rollback(); rerr != nil {
-			return cli.Exit(fmt.Sprintf("uninstall: %v; undoing the steps already taken also failed: %v", err, rerr), exitFinding)
-		}
-		return cli.Exit(fmt.Sprintf("uninstall: %v (every step undone: nothing changed)", err), exitFinding)
+		return err
 	}
-	x.commit()
 	// Directories install created and that are empty now (say
 	// /etc/docker after its daemon.json went) go too.
 	removedDirs = removeEmptyDirs(h.root, st.CreatedDirs)
 	if remaining > 0 && len(removedDirs) > 0 {
 		st.CreatedDirs = slices.DeleteFunc(st.CreatedDirs, func(d string) bool { return slices.Contains(removedDirs, d) })
-		if data, err := json.MarshalIndent(st, "", "  "); err == nil {
+		if data, err := st.encode(); err == nil {
 			// Best effort: a stale entry only names a directory that a
 			// later uninstall finds missing.
-			_ = specfile.Replace(h.on(stateFile), append(data, '\n'), 0o644)
+			_ = specfile.Replace(h.on(stateFile), data, 0o644)
 		}
 	}
 
