@@ -343,8 +343,10 @@ func runInstall(c *cli.Context) error {
 		// back would now lose their change.
 		rec.Restorable = false
 		rec.After = cfgNew
+		rec.Added = rec.Added || cfgChanged
 	default:
 		rec.After = cfgNew
+		rec.Added = rec.Added || cfgChanged
 	}
 
 	// 2. Check that every directory to be written can be written, so that

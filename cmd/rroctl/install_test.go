@@ -471,3 +471,25 @@ func TestInstallRestartSystemd(t *testing.T) {
 		t.Errorf("uninstall did not restart containerd: %q", got)
 	}
 }
+
+// TestInstallKeepsAPreexistingHandler: a handler configured before
+// install (rroctl configure) is not install's, so uninstall leaves it.
+func TestInstallKeepsAPreexistingHandler(t *testing.T) {
+	n := newNode(t)
+	p := filepath.Join(n.root, "etc/containerd/config.toml")
+	if _, stderr, code := runApp(t, "configure", "containerd", "--config", p, "--binary", "/usr/local/bin/rro-runc"); code != 0 {
+		t.Fatal(stderr)
+	}
+	configured := readT(t, p)
+	stdout, stderr, code := n.install(t, "--engine", "containerd")
+	if code != 0 || !strings.Contains(stdout, `unchanged /etc/containerd/config.toml (containerd runtime "rro" already configured)`) || strings.Contains(stdout, "systemctl") {
+		t.Fatalf("install: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, code = n.uninstall(t)
+	if code != 0 || !strings.Contains(stdout, `unchanged /etc/containerd/config.toml (runtime "rro" was configured before install: kept)`) {
+		t.Errorf("uninstall: exit %d:\n%s", code, stdout)
+	}
+	if readT(t, p) != configured {
+		t.Error("uninstall changed a handler install did not add")
+	}
+}
