@@ -1,13 +1,34 @@
 #!/bin/sh
 # make demo: one real container, run twice with a read-only volume that
 # holds a tmpfs which holds another tmpfs: once through plain runc, once
-# through rro-runc. Needs root, runc and busybox-static.
+# through rro-runc. Needs root; installs runc and busybox-static when they
+# are missing.
 set -eu
 RRO_RUNC=${RRO_RUNC:-$(pwd)/bin/rro-runc}
 RUNC=${RUNC:-$(command -v runc || true)}
-[ "$(id -u)" = 0 ] || { echo "make demo needs root (it mounts tmpfs and runs containers)" >&2; exit 1; }
-[ -n "$RUNC" ] || { echo "runc not found: apt-get install runc busybox-static" >&2; exit 1; }
-[ -x /bin/busybox ] || { echo "/bin/busybox not found: apt-get install busybox-static" >&2; exit 1; }
+# What the demo needs from Debian: runc (the real runtime) and a static
+# busybox (the container's whole userland).
+missing=""
+[ -n "$RUNC" ] || missing="runc"
+[ -x /bin/busybox ] || missing="$missing busybox-static"
+missing=${missing# }
+if [ "$(id -u)" != 0 ]; then
+	echo "make demo needs root: it mounts tmpfs and runs containers." >&2
+	if [ -n "$missing" ]; then
+		echo "Run: sudo sh -c 'apt-get update && apt-get install -y $missing' && sudo make demo" >&2
+	else
+		echo "Run: sudo make demo" >&2
+	fi
+	exit 1
+fi
+if [ -n "$missing" ]; then
+	echo "make demo: installing $missing (apt-get update, then apt-get install)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	RUNC=${RUNC:-$(command -v runc || true)}
+	[ -n "$RUNC" ] || RUNC=$(command -v runc)
+fi
 
 W=$(mktemp -d /tmp/rro-demo.XXXXXX)
 cleanup() {
