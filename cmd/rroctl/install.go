@@ -9,6 +9,8 @@ package main
 //   - Host paths: everything is written under --host-root, but every path
 //     written INTO a file (the engine's BinaryName) is the host's view
 //     (/usr/local/bin/rro-runc), never the installer's (/host/usr/...).
+//     Symlinks on the node are followed as the host would follow them,
+//     inside the host root, never into the installer's own filesystem.
 //   - Checked first, rolled back on failure: the engine configuration is
 //     parsed and edited in memory, the source binaries read, conflicts
 //     found and every directory to be written tested for writability
@@ -219,7 +221,19 @@ func parseHostOptions(c *cli.Context, cmd string, needEngine bool) (*hostOptions
 }
 
 // on is the installer's view of host path p.
-func (h *hostOptions) on(p string) string { return filepath.Join(h.root, p) }
+func (h *hostOptions) on(p string) string { return onHost(h.root, p) }
+
+// onHost is where host path p is under root. Symlinks on the way are
+// resolved as the host would resolve them, inside root (resolveIn, as
+// runc resolves a mount destination): an absolute link such as
+// /usr/local -> /var/usrlocal must land in the host's /var, never in the
+// installer's own.
+func onHost(root, p string) string {
+	if root == "/" {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(root, resolveIn(root, p))
+}
 
 // plannedBinary is one binary to install.
 type plannedBinary struct {
@@ -618,8 +632,9 @@ func loadState(h *hostOptions) (*installState, error) {
 // checkWritable creates and removes a file in host directory dir, or in
 // its nearest existing ancestor when dir is still to be created.
 func checkWritable(h *hostOptions, dir string) error {
-	d := h.on(dir)
-	for {
+	var d string
+	for hd := dir; ; hd = filepath.Dir(hd) {
+		d = h.on(hd)
 		fi, err := os.Stat(d)
 		if err == nil {
 			if !fi.IsDir() {
@@ -627,10 +642,9 @@ func checkWritable(h *hostOptions, dir string) error {
 			}
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) || d == h.root {
+		if !errors.Is(err, fs.ErrNotExist) || hd == "/" {
 			return err
 		}
-		d = filepath.Dir(d)
 	}
 	f, err := os.CreateTemp(d, ".rroctl-check-")
 	if err != nil {
@@ -656,7 +670,7 @@ type txn struct {
 func (x *txn) mkdirAll(dir string) error {
 	var missing []string
 	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(x.root, d)); err == nil {
+		if _, err := os.Stat(onHost(x.root, d)); err == nil {
 			break
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -665,11 +679,12 @@ func (x *txn) mkdirAll(dir string) error {
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		d := missing[i]
-		if err := os.Mkdir(filepath.Join(x.root, d), 0o755); err != nil {
+		on := onHost(x.root, d)
+		if err := os.Mkdir(on, 0o755); err != nil {
 			return err
 		}
 		x.created = append(x.created, d)
-		x.undos = append(x.undos, func() error { return os.Remove(filepath.Join(x.root, d)) })
+		x.undos = append(x.undos, func() error { return os.Remove(on) })
 	}
 	return nil
 }
@@ -677,7 +692,7 @@ func (x *txn) mkdirAll(dir string) error {
 // replace writes data at host path p atomically, keeping the previous
 // file (by a hard link) until commit so that rollback can put it back.
 func (x *txn) replace(p string, data []byte, perm fs.FileMode) error {
-	path := filepath.Join(x.root, p)
+	path := onHost(x.root, p)
 	if testFault != nil {
 		if err := testFault(p); err != nil {
 			return err
@@ -704,7 +719,7 @@ func (x *txn) replace(p string, data []byte, perm fs.FileMode) error {
 
 // remove deletes host path p, recoverably until commit.
 func (x *txn) remove(p string) error {
-	path := filepath.Join(x.root, p)
+	path := onHost(x.root, p)
 	keep, err := x.keepOld(path)
 	if err != nil {
 		return err
@@ -779,7 +794,7 @@ func removeEmptyDirs(root string, dirs []string) (removed []string) {
 	sorted := slices.Clone(dirs)
 	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
 	for _, d := range sorted {
-		if err := os.Remove(filepath.Join(root, d)); err == nil {
+		if err := os.Remove(onHost(root, d)); err == nil {
 			removed = append(removed, d)
 		}
 	}

@@ -296,10 +296,10 @@ func TestInstallFailuresChangeNothing(t *testing.T) {
 		{"relative prefix", nil, []string{"--engine", "containerd", "--prefix", "usr"}, exitInput, "--prefix"},
 		{"missing binaries", func(t *testing.T, n *node) { os.Remove(filepath.Join(n.src, "rro-runc")) },
 			[]string{"--engine", "containerd"}, exitFinding, "rro-runc"},
-		{"engine config is a symlink", func(t *testing.T, n *node) {
+		{"engine config is a directory", func(t *testing.T, n *node) {
 			p := filepath.Join(n.root, "etc/containerd/config.toml")
-			os.Rename(p, p+".real")
-			os.Symlink("config.toml.real", p)
+			os.Remove(p)
+			os.Mkdir(p, 0o755)
 		}, []string{"--engine", "containerd"}, exitFinding, "not a regular file"},
 		{"state dir is a file", func(t *testing.T, n *node) { writeT(t, filepath.Join(n.root, "var/lib/rro-runc"), "x") },
 			[]string{"--engine", "containerd"}, exitFinding, "not a directory"},
@@ -492,4 +492,49 @@ func TestInstallKeepsAPreexistingHandler(t *testing.T) {
 	if readT(t, p) != configured {
 		t.Error("uninstall changed a handler install did not add")
 	}
+}
+
+// TestInstallResolvesSymlinksInHostRoot: absolute symlinks on the node
+// (/usr/local -> /opt/local, a config.toml linked from elsewhere) are
+// followed as the host follows them, inside the host root, never into
+// the installer's own filesystem; the link itself stays a link.
+func TestInstallResolvesSymlinksInHostRoot(t *testing.T) {
+	n := newNode(t)
+	if _, err := os.Stat("/opt/local/bin/rro-runc"); err == nil {
+		t.Skip("/opt/local/bin/rro-runc exists on this machine")
+	}
+	local := filepath.Join(n.root, "usr/local")
+	os.Rename(local, filepath.Join(n.root, "opt-local"))
+	os.MkdirAll(filepath.Join(n.root, "opt"), 0o755)
+	os.Rename(filepath.Join(n.root, "opt-local"), filepath.Join(n.root, "opt/local"))
+	if err := os.Symlink("/opt/local", local); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(n.root, "etc/containerd/config.toml")
+	writeT(t, filepath.Join(n.root, "etc/k8s/containerd.toml"), containerdConf)
+	os.Remove(cfg)
+	if err := os.Symlink("/etc/k8s/containerd.toml", cfg); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, n.root, false)
+
+	if _, stderr, code := n.install(t, "--engine", "containerd"); code != 0 {
+		t.Fatalf("install: %s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(n.root, "opt/local/bin/rro-runc")); err != nil {
+		t.Errorf("rro-runc not installed through the node's /usr/local link: %v", err)
+	}
+	if _, err := os.Stat("/opt/local/bin/rro-runc"); err == nil {
+		t.Errorf("install followed the node's link into the installer's own /opt/local")
+	}
+	if fi, err := os.Lstat(cfg); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the config link was replaced: %v %v", fi.Mode(), err)
+	}
+	if !strings.Contains(readT(t, filepath.Join(n.root, "etc/k8s/containerd.toml")), "runtimes.rro]") {
+		t.Errorf("the linked config was not edited")
+	}
+	if _, stderr, code := n.uninstall(t, "--purge"); code != 0 {
+		t.Fatalf("uninstall: %s", stderr)
+	}
+	sameTree(t, "install and uninstall through links", before, snapshot(t, n.root, false))
 }
