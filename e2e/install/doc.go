@@ -12,7 +12,9 @@
 //   - the same tarball imported with `ctr image import`, and the
 //     Dockerfile built by Docker into the same image;
 //   - the Debian package installed with dpkg on this machine, the demo run
-//     with the installed binaries, then removed and purged.
+//     with the installed binaries, then removed and purged;
+//   - install --wait as a DaemonSet's container runs it: Running until
+//     SIGTERM, then exit 0 with nothing undone; a failure exits at once.
 //
 // They need root. The Docker tests must run under
 // `flock /tmp/rro-docker.lock` (one dockerd at a time on the machine).
