@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,17 +64,7 @@ func TestDebianPackage(t *testing.T) {
 	}
 
 	root := fixture.ModuleRoot(t)
-	rroRunc, rroctl := fixture.Binaries(t)
-	bin := t.TempDir()
-	for _, b := range []string{rroRunc, rroctl} {
-		data, err := os.ReadFile(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(bin, filepath.Base(b)), data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin := binDir(t)
 	cmd := exec.Command("./packaging/deb/build.sh")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "VERSION=v0.0.0-e2e", "BIN_DIR="+bin, "OUT_DIR="+t.TempDir())

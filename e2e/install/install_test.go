@@ -45,6 +45,24 @@ func installerImage(t *testing.T) (tarball, tag string) {
 	return tarball, tag
 }
 
+// binDir is a directory holding only the rro-runc and rroctl under test,
+// as make build leaves bin/.
+func binDir(t *testing.T) string {
+	t.Helper()
+	rroRunc, rroctl := fixture.Binaries(t)
+	dir := t.TempDir()
+	for _, b := range []string{rroRunc, rroctl} {
+		data, err := os.ReadFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(b)), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // tree maps every path under root to its type, mode and content digest.
 func tree(t *testing.T, root string) map[string]string {
 	t.Helper()

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
 )
 
 // TestWaitKeepsTheDaemonSetPodRunning: with --wait, a successful install
@@ -18,15 +16,7 @@ import (
 // without undoing anything; a failed one exits at once, non-zero, so the
 // pod shows CrashLoopBackOff.
 func TestWaitKeepsTheDaemonSetPodRunning(t *testing.T) {
-	rroRunc, rroctl := fixture.Binaries(t)
-	src := t.TempDir()
-	for _, b := range []string{rroRunc, rroctl} {
-		data, err := os.ReadFile(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(src, filepath.Base(b)), data, 0o755)
-	}
+	src := binDir(t)
 	root := t.TempDir()
 	cmd := exec.Command(filepath.Join(src, "rroctl"), "install", "--host-root", root, "--engine", "podman", "--wait")
 	stdout, err := cmd.StdoutPipe()
