@@ -1,7 +1,8 @@
 // Command rroctl is the operator's tool for rro-runc: can this node do
 // recursive read-only mounts (probe), what would the wrapper do to a
 // bundle (check, rewrite), is a running container really protected
-// (verify), and how do engines use rro-runc (configure).
+// (verify), how do engines use rro-runc (configure), and putting it on a
+// node and taking it off again (install, uninstall).
 //
 // It shares the probe and rewrite packages with the wrapper, so its
 // answers are the ones the wrapper acts on.
@@ -39,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	app := &cli.App{
 		Name:                 "rroctl",
-		Usage:                "probe, check, rewrite, verify and configure recursive read-only mounts for rro-runc",
+		Usage:                "probe, check, rewrite, verify, configure and install recursive read-only mounts for rro-runc",
 		Version:              version,
 		EnableBashCompletion: true,
 		Commands:             commands(),
@@ -69,6 +70,8 @@ func commands() []*cli.Command {
 		rewriteCommand(),
 		verifyCommand(),
 		configureCommand(),
+		installCommand(),
+		uninstallCommand(),
 		versionCommand(),
 	}
 }
