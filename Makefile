@@ -14,7 +14,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # deadline on a loaded machine); `make fuzz FUZZTIME=10m` locally.
 FUZZTIME ?= 20000x
 
-.PHONY: all build test unit e2e fuzz-smoke fuzz bench bench-smoke demo install clean
+.PHONY: all build test unit e2e fuzz-smoke fuzz bench bench-smoke demo install clean k8s-bin k8s-test
 
 all: build
 
@@ -24,7 +24,18 @@ build:
 
 # Everything: unit tests, the root-only end-to-end suites (real runc, crun,
 # containerd, CRI, Docker, Podman), bounded fuzzing and a benchmark smoke run.
-test: build unit fuzz-smoke bench-smoke
+test: build k8s-bin unit fuzz-smoke bench-smoke
+
+# Kubernetes v1.34.4 and etcd built from the Go module proxy into
+# .cache/k8s-v1.34.4/bin (minutes the first time, reused after), before
+# `unit` runs e2e/k8s with the rest of ./...: the build stays out of the
+# test timeout.
+k8s-bin:
+	./e2e/k8s/build.sh
+
+# Only the single-node Kubernetes suite (root).
+k8s-test: build k8s-bin
+	$(GO) test -count=1 -timeout 30m -v ./e2e/k8s/
 
 unit:
 	$(GO) vet ./...
