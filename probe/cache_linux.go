@@ -2,6 +2,7 @@ package probe
 
 import (
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,4 +91,73 @@ func readAtLeast(fd int, buf []byte, least int) (int, error) {
 		n += m
 	}
 	return n, nil
+}
+
+// isELF reports whether the file at abs is still the build of key and an
+// ELF executable: a program the kernel runs itself, so that what answered
+// the probe is this file. Only such a runtime is cached (see Runtime).
+// A file the caller cannot read is not known to be one.
+func isELF(abs string, key cacheKey) bool {
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Dev != key.Dev || st.Ino != key.Ino || st.Size != key.Size ||
+		st.Mtim.Nano() != key.MtimeNs || st.Ctim.Nano() != key.CtimeNs {
+		return false
+	}
+	var magic [4]byte
+	n, err := readAtLeast(fd, magic[:], len(magic))
+	return err == nil && n == len(magic) && string(magic[:]) == "\x7fELF"
+}
+
+// privateDir makes sure dir exists and is a directory (not a symlink)
+// owned by this user and writable by no one else, creating it with mode
+// 0700 when missing. A place that fails this (say /tmp/rro-runc-UID made
+// beforehand by another user, or a symlink there) is not used: the cache
+// is then neither locked nor written, and every create probes.
+func privateDir(dir string) bool {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Lstat(dir, &st) == nil &&
+		st.Mode&unix.S_IFMT == unix.S_IFDIR &&
+		int(st.Uid) == os.Geteuid() &&
+		st.Mode&0o022 == 0
+}
+
+// lockEntry takes the exclusive flock on lock, waiting at most wait, and
+// returns the function that releases it, or nil when the lock cannot be
+// had: not created, not a regular file of ours, held too long. The
+// caller then probes without it: a lock only saves work, it never stops a
+// create. A holder that dies releases it with its last descriptor, so a
+// killed prober cannot block anyone; the descriptor is close-on-exec, so
+// the runtime the holder probes does not hold it.
+func lockEntry(lock string, wait time.Duration) (unlock func()) {
+	fd, err := unix.Open(lock, unix.O_RDONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
+	if err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() {
+		unix.Close(fd)
+		return nil
+	}
+	// Polled rather than a blocking flock: a blocked flock(2) cannot be
+	// given up on after a deadline.
+	deadline := time.Now().Add(wait)
+	for sleep := time.Millisecond; ; sleep = min(2*sleep, 20*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Close(fd) }
+		}
+		if (err != unix.EWOULDBLOCK && err != unix.EINTR) || time.Now().After(deadline) {
+			unix.Close(fd)
+			return nil
+		}
+		time.Sleep(sleep)
+	}
 }

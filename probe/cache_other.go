@@ -4,6 +4,7 @@ package probe
 
 import (
 	"os"
+	"time"
 )
 
 // Elsewhere the key is the portable part of a stat: no boot id, device,
@@ -34,3 +35,25 @@ func readCacheFile(file string) ([]byte, cacheState) {
 	}
 	return b, cacheFresh
 }
+
+func isELF(abs string, key cacheKey) bool {
+	f, err := os.Open(abs)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	n, _ := f.Read(magic[:])
+	return n == 4 && string(magic[:]) == "\x7fELF"
+}
+
+func privateDir(dir string) bool {
+	if os.MkdirAll(dir, 0o700) != nil {
+		return false
+	}
+	fi, err := os.Lstat(dir)
+	return err == nil && fi.IsDir() && fi.Mode()&0o022 == 0
+}
+
+// lockEntry: no lock elsewhere; concurrent cold probes each probe.
+func lockEntry(string, time.Duration) func() { return nil }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/rro-runc/rro-runc/internal/launch"
@@ -17,6 +18,11 @@ const (
 	maxStdout = 1 << 20
 	maxStderr = 4 << 10
 )
+
+// waitDelay is how long a run's pipes may stay open after the runtime
+// exited or was killed: a child that escaped the process group and holds
+// them must not hold the wrapper as well.
+const waitDelay = 2 * time.Second
 
 // execResult is one run of the runtime.
 type execResult struct {
@@ -41,14 +47,27 @@ func (r execResult) describe() string {
 }
 
 func (p *Prober) run(path, arg string) execResult {
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	p.execs.Add(1)
+	return run(path, p.timeout(), arg)
+}
+
+// Run runs the runtime at path with args the way the probe runs it: stdin
+// on /dev/null, stdout kept up to 1 MiB and stderr up to 4 KiB (the rest
+// is read and dropped), marked as run by rro-runc, and its whole process
+// group killed after timeout. err is nil when it exited 0; timedOut says
+// the timeout killed it. rroctl asks the runtime for a container's state
+// this way.
+func Run(path string, timeout time.Duration, args ...string) (stdout, stderr []byte, timedOut bool, err error) {
+	r := run(path, timeout, args...)
+	return r.stdout, r.stderr, r.timedOut, r.err
+}
+
+func run(path string, timeout time.Duration, args ...string) execResult {
+	arg := strings.Join(args, " ")
 	r := execResult{arg: arg, timeout: timeout}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, arg)
+	cmd := exec.CommandContext(ctx, path, args...)
 	// Marked like an exec'd runtime: a "runtime" that leads back to
 	// rro-runc fails fast instead of probing itself in a loop.
 	cmd.Env = append(os.Environ(), launch.EnvChain+"="+path)
@@ -56,10 +75,7 @@ func (p *Prober) run(path, arg string) execResult {
 	stderr := &cappedBuffer{max: maxStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	killGroupOnCancel(cmd)
-	// A child that escaped the process group and holds the pipes open must
-	// not hold the wrapper as well.
-	cmd.WaitDelay = 2 * time.Second
-	p.execs.Add(1)
+	cmd.WaitDelay = waitDelay
 	err := cmd.Run()
 	r.stdout, r.stderr = stdout.b, stderr.b
 	var exitErr *exec.ExitError

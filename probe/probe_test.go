@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rro-runc/rro-runc/internal/elfwrap"
 )
 
 const (
@@ -26,8 +28,14 @@ const (
 	exit2      = "EXIT2"
 )
 
-// fake is a runtime as a shell script that logs each of its runs to a
-// counter file.
+func TestMain(m *testing.M) {
+	elfwrap.Main()
+	os.Exit(m.Run())
+}
+
+// fake is a runtime, an ELF executable that runs a shell script (the
+// cache vouches only for ELF executables), which logs each of its runs to
+// a counter file.
 type fake struct {
 	path, counter string
 }
@@ -44,6 +52,11 @@ func newFake(t testing.TB, version, features string) fake {
 
 func (f fake) write(t testing.TB, version, features string) {
 	t.Helper()
+	elfwrap.Write(t, f.path, f.script(version, features))
+}
+
+// script is what the fake runs: see newFake.
+func (f fake) script(version, features string) string {
 	body := func(out, missing, extra string) string {
 		switch out {
 		case hang:
@@ -55,11 +68,8 @@ func (f fake) write(t testing.TB, version, features string) {
 		}
 		return "printf '%s\\n' " + shq(out) + extra
 	}
-	script := fmt.Sprintf("#!/bin/sh\necho \"$1\" >> %s\ncase \"$1\" in\n--version) %s ;;\nfeatures) %s ;;\n*) exit 2 ;;\nesac\n",
+	return fmt.Sprintf("#!/bin/sh\necho \"$1\" >> %s\ncase \"$1\" in\n--version) %s ;;\nfeatures) %s ;;\n*) exit 2 ;;\nesac\n",
 		shq(f.counter), body(version, "exit 1", " 'commit: fake'"), body(features, "echo 'unknown command features' >&2; exit 1", ""))
-	if err := os.WriteFile(f.path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // pids is where a hanging fake runtime notes the pid of its child.
@@ -174,14 +184,14 @@ func TestRuntimeHangs(t *testing.T) {
 		wantRRO                 bool
 		wantReason              string
 	}{
-		{"both hang", hang, hang, false, "features timed out after 200ms; --version: timed out after 200ms"},
-		{"features hangs", "crun version 1.8.1", hang, true, "features timed out after 200ms; crun 1.8.1 >= 1.4"},
+		{"both hang", hang, hang, false, "features timed out after 700ms; --version: timed out after 700ms"},
+		{"features hangs", "crun version 1.8.1", hang, true, "features timed out after 700ms; crun 1.8.1 >= 1.4"},
 		{"--version hangs", hang, featuresWithRRO, true, "features lists rro"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, tc.version, tc.features)
-			p := &Prober{CacheDir: t.TempDir(), Timeout: 200 * time.Millisecond}
+			p := &Prober{CacheDir: t.TempDir(), Timeout: 700 * time.Millisecond}
 			start := time.Now()
 			rt, err := p.Runtime(f.path)
 			if err != nil || rt.RRO != tc.wantRRO || !strings.Contains(rt.Reason, tc.wantReason) {
@@ -191,7 +201,7 @@ func TestRuntimeHangs(t *testing.T) {
 			// and killing only the shell would leave sleep holding the
 			// pipes until WaitDelay (2s).
 			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("probe took %v; want about one 200ms timeout", d)
+				t.Errorf("probe took %v; want about one 700ms timeout", d)
 			}
 			assertAllDead(t, f.pids())
 			file, _ := p.CacheFile(f.path)
@@ -368,7 +378,8 @@ func TestCache(t *testing.T) {
 		{"same size and mtime, new contents", func(t *testing.T, f fake, file string) {
 			fi, _ := os.Stat(f.path)
 			b, _ := os.ReadFile(f.path)
-			must(t, os.WriteFile(f.path, []byte(strings.Replace(string(b), "1.8.1", "1.3.0", 1)), 0o755))
+			elfwrap.WriteScript(t, f.path, f.script("crun version 1.3.0", noFeatures))
+			must(t, os.WriteFile(f.path, b, 0o755))
 			must(t, os.Chtimes(f.path, fi.ModTime(), fi.ModTime()))
 		}, false, false, false},
 		{"other boot", editEntry(func(e *cacheEntry) { e.Key.BootID = "another-boot" }), true, false, false},
@@ -452,8 +463,9 @@ func TestCache(t *testing.T) {
 }
 
 // TestConcurrentColdProbes: many creates at once on an empty cache all get
-// the answer, none waits for another, and they leave one valid cache file
-// and nothing else.
+// the answer from one probe (two runs of the runtime in all: the others
+// wait on the entry's lock and read its answer), and they leave the
+// answer and its lock file and nothing else.
 func TestConcurrentColdProbes(t *testing.T) {
 	f := newFake(t, "runc version 1.1.5", featuresWithRRO)
 	dir := t.TempDir()
@@ -479,6 +491,9 @@ func TestConcurrentColdProbes(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+	if n := f.runs(t); n != 2 {
+		t.Errorf("50 concurrent cold probes ran the runtime %d times, want 2 (one probe: --version and features)", n)
 	}
 	assertWarm(t, f, dir)
 }
@@ -509,6 +524,9 @@ func TestConcurrentColdProcesses(t *testing.T) {
 			t.Errorf("process %d: %v, %q", i, errs[i], outs[i])
 		}
 	}
+	if n := f.runs(t); n != 2 {
+		t.Errorf("50 concurrent cold processes ran the runtime %d times, want 2 (one probe: --version and features)", n)
+	}
 	assertWarm(t, f, dir)
 }
 
@@ -532,8 +550,8 @@ func TestHelperProbe(t *testing.T) {
 func assertWarm(t *testing.T, f fake, dir string) {
 	t.Helper()
 	assertOnlyCacheFiles(t, dir)
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("cache dir holds %d entries, want one", len(entries))
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("cache dir holds %d entries, want the answer and its lock", len(entries))
 	}
 	before := f.runs(t)
 	if rt, err := (&Prober{CacheDir: dir}).Runtime(f.path); err != nil || !rt.Cached || !rt.RRO {

@@ -20,10 +20,6 @@ import (
 // executable, not a program.
 var ErrRuntime = errors.New("cannot run the runtime")
 
-// DefaultCacheDir is where runtime answers are cached; /run is a tmpfs,
-// so the cache dies with the boot it describes.
-const DefaultCacheDir = "/run/rro-runc"
-
 // DefaultTimeout bounds each exec of the runtime.
 const DefaultTimeout = 10 * time.Second
 
@@ -37,12 +33,15 @@ type Runtime struct {
 	Method      string `json:"method"`      // "features" or "version": what decided RRO
 	Reason      string `json:"reason"`      // how RRO was decided, or what is missing
 	Cached      bool   `json:"-"`           // the answer came from the cache
+	// NotCacheable says why the answer is never cached ("" when it is):
+	// the runtime file is not an ELF executable.
+	NotCacheable string `json:"-"`
 }
 
 // Prober probes runtimes and caches the answers. The zero value is ready
 // to use; a Prober may be used by several goroutines at once.
 type Prober struct {
-	CacheDir string        // "" means DefaultCacheDir
+	CacheDir string        // "" means DefaultDir(os.Getenv)
 	Timeout  time.Duration // per exec; 0 means DefaultTimeout
 
 	execs atomic.Int32 // processes started, for tests
@@ -61,6 +60,21 @@ var minVersions = map[string]string{
 // Runtime answers for the runtime at path, from the cache when it is
 // fresh. A path without a slash is looked up in PATH, like exec does; a
 // relative one is made absolute.
+//
+// What the cache vouches for: the answer of one ELF executable, the file
+// rro-runc execs, identified by path, device, inode, size, mtime, ctime
+// and boot. A `#!` script or any other file the kernel hands to an
+// interpreter is probed on every call and never cached: what answered
+// (the interpreter, or whatever runtime the script runs) can change
+// without the file changing, so an entry would vouch for a binary it
+// never looked at. An ELF wrapper that itself execs another runtime is
+// beyond what the file's identity can show; point rro-runc at the real
+// runtime, or make the wrapper a script.
+//
+// Cold probes of one runtime take turns on a lock beside its cache entry,
+// so that a burst of creates on a fresh node runs the runtime once, not
+// once per create; a waiter gives up after lockWait and probes by itself,
+// and a lock that cannot be taken at all is no lock.
 func (p *Prober) Runtime(path string) (Runtime, error) {
 	abs, err := resolve(path)
 	if err != nil {
@@ -76,16 +90,52 @@ func (p *Prober) Runtime(path string) (Runtime, error) {
 		rt.Cached = true
 		return rt, nil
 	}
+	cacheable := isELF(abs, key)
+	dir := p.cacheDir()
+	if cacheable && privateDir(dir) {
+		if unlock := lockEntry(lockFile(file), lockWait(p.timeout())); unlock != nil {
+			defer unlock()
+			// Whoever held the lock may have just written the answer.
+			if rt, found = readCache(file, key); found == cacheFresh {
+				rt.Cached = true
+				return rt, nil
+			}
+		}
+	}
 	rt, definitive, err := p.probe(abs)
 	if err != nil {
 		return Runtime{}, err
 	}
+	if !cacheable {
+		rt.NotCacheable = abs + " is not an ELF executable the caller can read (a script or another wrapper): what answers can change without it, so it is probed on every create"
+		return rt, nil
+	}
 	// Only an answer known to describe the build in the key is kept: a
 	// runtime replaced while it was being probed is probed again next time.
 	if again, err := identify(abs); definitive && err == nil && again == key {
-		writeCache(p.cacheDir(), file, key, rt, found)
+		writeCache(dir, file, key, rt, found)
 	}
 	return rt, nil
+}
+
+func (p *Prober) timeout() time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return DefaultTimeout
+}
+
+// Check is the whole question rro-runc's create path asks (and rroctl's
+// check and rewrite with it): can the runtime at path, on this kernel,
+// make mounts recursively read-only, and why or why not. The cache is
+// the default one for this environment (DefaultDir). A runtime that
+// cannot be run is a "no" with the error as its reason.
+func Check(runtime string) (ok bool, reason string) {
+	rt, err := (&Prober{}).Runtime(runtime)
+	if err != nil {
+		return false, err.Error()
+	}
+	return Support(ProbeKernel(), rt)
 }
 
 // CacheFile is where the answer for the runtime at path is kept. The

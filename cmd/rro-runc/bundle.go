@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/rro-runc/rro-runc/internal/argv"
 	"github.com/rro-runc/rro-runc/internal/policy"
@@ -29,7 +28,7 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 	}
 	var support rewrite.Support
 	if plan.NeedsSupport() {
-		support = probeSupport(runtime)
+		support.Supported, support.Reason = probe.Check(runtime)
 	}
 	result, err := plan.Apply(support)
 	if err != nil {
@@ -42,19 +41,4 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 		return fmt.Errorf("policy %s: cannot write the rewritten %s, refusing to start the container without rro: %w", result.Policy, path, err)
 	}
 	return nil
-}
-
-// EnvCacheDir moves the probe cache away from probe.DefaultCacheDir, so
-// tests (and nodes whose /run is small or read-only) can give rro-runc its
-// own directory. Empty means the default.
-const EnvCacheDir = "RRO_RUNC_CACHE_DIR"
-
-func probeSupport(runtime string) rewrite.Support {
-	kernel := probe.ProbeKernel()
-	rt, err := (&probe.Prober{CacheDir: os.Getenv(EnvCacheDir)}).Runtime(runtime)
-	if err != nil {
-		return rewrite.Support{Reason: err.Error()}
-	}
-	ok, reason := probe.Support(kernel, rt)
-	return rewrite.Support{Supported: ok, Reason: reason}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rro-runc/rro-runc/internal/argv"
 	"github.com/rro-runc/rro-runc/internal/policy"
+	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
 
@@ -36,21 +37,6 @@ func invocation(t *testing.T, bundle string) *argv.Invocation {
 		t.Fatal(err)
 	}
 	return inv
-}
-
-// TestProbeCacheDir: RRO_RUNC_CACHE_DIR is where the answer is kept, so
-// tests and benchmarks never share /run/rro-runc with the node.
-func TestProbeCacheDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cache")
-	t.Setenv(EnvCacheDir, dir)
-	probeSupport(fakeRuntime(t))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatalf("cache directory %s: %v", dir, err)
-	}
-	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "runtime-") {
-		t.Errorf("cache directory holds %v, want one runtime-*.json", entries)
-	}
 }
 
 // TestDisabledReadsNothing: the administrator's off switch must start the
@@ -82,7 +68,7 @@ func TestDisabledReadsNothing(t *testing.T) {
 // and leaves its bytes alone.
 func TestRefusedLeavesConfig(t *testing.T) {
 	runtime := fakeRuntime(t)
-	t.Setenv(EnvCacheDir, t.TempDir())
+	t.Setenv(probe.EnvCacheDir, t.TempDir())
 	for _, tc := range []struct {
 		name, config, want string
 	}{

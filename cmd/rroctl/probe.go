@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,11 +15,6 @@ import (
 	"github.com/rro-runc/rro-runc/probe"
 	"github.com/rro-runc/rro-runc/rewrite"
 )
-
-// envCacheDir is the variable with which rro-runc moves its probe cache
-// (cmd/rro-runc's EnvCacheDir): rroctl reads the same cache, so that its
-// answer is the one the wrapper uses.
-const envCacheDir = "RRO_RUNC_CACHE_DIR"
 
 // Flags every command that evaluates the settings shares. They have the
 // wrapper's meaning; the environment is read by policy.Load, not by cli,
@@ -68,10 +62,6 @@ func loadSettings(c *cli.Context, runtime string) (*policy.Settings, error) {
 	return s, nil
 }
 
-func newProber() *probe.Prober {
-	return &probe.Prober{CacheDir: os.Getenv(envCacheDir)}
-}
-
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -88,7 +78,8 @@ func probeCommand() *cli.Command {
 			"implements rro, what decided it, and whether the answer came from rro-runc's\n" +
 			"cache or was probed now) and the effective configuration with where each value\n" +
 			"came from (flag, env, file, default). The probe is rro-runc's own, and answers\n" +
-			"are read from and written to its cache ($" + envCacheDir + ", else " + probe.DefaultCacheDir + ").\n\n" +
+			"are read from and written to its cache: $" + probe.EnvCacheDir + ", else " + probe.DefaultCacheDir + "\n" +
+			"for root, $XDG_RUNTIME_DIR/rro-runc or $TMPDIR/rro-runc-UID for other users.\n\n" +
 			"Without --runtime the configured runtime is probed. With --runtime the first one\n" +
 			"stands in for the configured runtime, as rro-runc's --rro-runtime does, and every\n" +
 			"one given is probed.\n\n" +
@@ -106,18 +97,12 @@ func probeCommand() *cli.Command {
 
 // probeReport is `rroctl probe --format json`.
 type probeReport struct {
-	Kernel   probeKernel    `json:"kernel"`
+	Kernel   probe.Kernel   `json:"kernel"`
 	Runtimes []probeRuntime `json:"runtimes"`
 	Settings settingsReport `json:"settings"`
 	// OK is the exit status's answer: the policy can be honoured.
 	OK      bool   `json:"ok"`
 	Verdict string `json:"verdict"`
-}
-
-type probeKernel struct {
-	Release      string `json:"release"`
-	MountSetattr bool   `json:"mountSetattr"`
-	Method       string `json:"method"`
 }
 
 type probeRuntime struct {
@@ -129,8 +114,11 @@ type probeRuntime struct {
 	RRO         bool   `json:"rro"`
 	Method      string `json:"method,omitempty"`
 	Reason      string `json:"reason,omitempty"`
-	// Cache is "hit" (answered from rro-runc's cache) or "fresh" (probed now).
-	Cache string `json:"cache,omitempty"`
+	// Cache is "hit" (answered from rro-runc's cache), "fresh" (probed now
+	// and cached) or "never" (probed now, and on every create: the runtime
+	// is not an ELF executable, see CacheNote).
+	Cache     string `json:"cache,omitempty"`
+	CacheNote string `json:"cacheNote,omitempty"`
 	// Supported is kernel and runtime together: what the wrapper acts on.
 	Supported     bool   `json:"supported"`
 	SupportReason string `json:"supportReason"`
@@ -192,10 +180,10 @@ func runProbe(c *cli.Context) error {
 
 	k := probe.ProbeKernel()
 	rep := probeReport{
-		Kernel:   probeKernel{Release: k.Release, MountSetattr: k.MountSetattr, Method: k.Method},
+		Kernel:   k,
 		Settings: reportSettings(s),
 	}
-	prober := newProber()
+	prober := &probe.Prober{}
 	var broken []string
 	for i, name := range names {
 		pr := probeOne(prober, k, name)
@@ -240,12 +228,15 @@ func probeOne(prober *probe.Prober, k probe.Kernel, name string) probeRuntime {
 	}
 	ok, reason := probe.Support(k, rt)
 	cache := "fresh"
-	if rt.Cached {
+	switch {
+	case rt.Cached:
 		cache = "hit"
+	case rt.NotCacheable != "":
+		cache = "never"
 	}
 	return probeRuntime{
 		Path: rt.Path, Name: rt.Name, Version: rt.Version, HasFeatures: rt.HasFeatures,
-		RRO: rt.RRO, Method: rt.Method, Reason: rt.Reason, Cache: cache,
+		RRO: rt.RRO, Method: rt.Method, Reason: rt.Reason, Cache: cache, CacheNote: rt.NotCacheable,
 		Supported: ok, SupportReason: reason,
 	}
 }
@@ -304,8 +295,11 @@ func printProbe(out io.Writer, rep probeReport) {
 		fmt.Fprintf(w, "  features command:\t%s\n", yes(rt.HasFeatures))
 		fmt.Fprintf(w, "  rro:\t%s, decided by %s: %s\n", yes(rt.RRO), rt.Method, rt.Reason)
 		cache := "probed now"
-		if rt.Cache == "hit" {
+		switch rt.Cache {
+		case "hit":
 			cache = "from rro-runc's cache"
+		case "never":
+			cache = "probed now; never cached: " + rt.CacheNote
 		}
 		fmt.Fprintf(w, "  answer:\t%s\n", cache)
 		fmt.Fprintf(w, "  supported:\t%s\n", yes(rt.Supported))
@@ -365,20 +359,6 @@ func (sf *supportFor) get() (rewrite.Support, error) {
 		sf.err = fmt.Errorf("cannot probe the runtime for rro support (use --assume-supported for another host): %w", err)
 		return sf.support, sf.err
 	}
-	k := probe.ProbeKernel()
-	rt, err := newProber().Runtime(path)
-	if err != nil {
-		sf.support = rewrite.Support{Reason: err.Error()}
-		return sf.support, nil
-	}
-	ok, reason := probe.Support(k, rt)
-	sf.support = rewrite.Support{Supported: ok, Reason: reason}
+	sf.support.Supported, sf.support.Reason = probe.Check(path)
 	return sf.support, nil
-}
-
-// isInputError tells an input error from a finding when an error has to
-// be carried past the first config.
-func isInputError(err error) bool {
-	var coder cli.ExitCoder
-	return !errors.As(err, &coder) || coder.ExitCode() == exitInput
 }

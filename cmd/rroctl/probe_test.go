@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rro-runc/rro-runc/internal/elfwrap"
+	"github.com/rro-runc/rro-runc/probe"
 )
 
 // isolate keeps a test away from the machine's rro-runc configuration and
@@ -22,11 +25,12 @@ func isolate(t *testing.T) (configFile string) {
 	t.Setenv("RRO_RUNC_CONFIG", configFile)
 	t.Setenv("RRO_RUNC_POLICY", "")
 	t.Setenv("RRO_RUNC_RUNTIME", "")
-	t.Setenv(envCacheDir, filepath.Join(dir, "cache"))
+	t.Setenv(probe.EnvCacheDir, filepath.Join(dir, "cache"))
 	return configFile
 }
 
-// fakeRuntime writes a runtime script: --version prints version,
+// fakeRuntime writes a runtime (an ELF executable, which the probe cache
+// vouches for, running a script): --version prints version,
 // features prints features (or fails like crun < 1.8.6 when it is ""),
 // state prints state (or fails like runc for a missing container when it
 // is "").
@@ -43,10 +47,15 @@ for a in "$@"; do
 done
 exit 3
 `, version, features, features, state, state)
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	elfwrap.Write(t, p, script)
 	return p
+}
+
+// TestMain lets the fake runtimes, copies of this test binary, run their
+// scripts.
+func TestMain(m *testing.M) {
+	elfwrap.Main()
+	os.Exit(m.Run())
 }
 
 const (

@@ -19,6 +19,9 @@ type criPod struct {
 	podJSON  string
 	ID       string
 	nameSalt int
+	// volFields are more fields of the /vol mount of createContainer,
+	// e.g. "recursive_read_only": true.
+	volFields map[string]any
 }
 
 // startCRIContainerd starts a containerd with the CRI plugin; configure
@@ -93,7 +96,11 @@ func (p *criPod) createContainer(t *testing.T, name, vol string, args ...string)
 		"linux":    map[string]any{},
 	}
 	if vol != "" {
-		ctr["mounts"] = []map[string]any{{"container_path": "/vol", "host_path": vol, "readonly": true}}
+		m := map[string]any{"container_path": "/vol", "host_path": vol, "readonly": true}
+		for k, v := range p.volFields {
+			m[k] = v
+		}
+		ctr["mounts"] = []map[string]any{m}
 	}
 	ctrJSON := filepath.Join(p.dir, fmt.Sprintf("ctr-%s-%d.json", name, p.nameSalt))
 	writeJSON(t, ctrJSON, ctr)
@@ -154,12 +161,17 @@ func criState(c *fixture.Containerd, id string) string {
 // containerd`, pods on the host network, `readonly: true` volumes.
 func TestContainerdCRI(t *testing.T) {
 	fixture.RequireRoot(t)
-	rro := fixture.RroRunc(t)
 	conf := newWrapperConf(t)
 	c := fixture.NewContainerd(t, true)
 	c.Env = conf.env()
-	configure(t, "containerd", c.Config, rro)
+	configure(t, "containerd", c.Config, fixture.RroRunc(t))
 	c.Start(t)
+	criSuite(t, c, conf)
+}
+
+// criSuite is the crictl suite against a started containerd (1.6 or 2.x)
+// whose CRI plugin has the handler "rro" and whose environment names conf.
+func criSuite(t *testing.T, c *fixture.Containerd, conf *wrapperConf) {
 	ok(t)(c.CtrNS("k8s.io", "image", "import", fixture.ImageTar(t)))
 	vol := fixture.NestedVolume(t)
 	// Where runc state may live: the handlers' roots under c.Dir, or

@@ -45,11 +45,19 @@ func ctrTaskStatus(c *fixture.Containerd, id string) string {
 // cannot select a runtime handler by name.
 func TestContainerdCtr(t *testing.T) {
 	fixture.RequireRoot(t)
-	rro, runc := fixture.RroRunc(t), fixture.Runc(t)
 	conf := newWrapperConf(t)
 	c := fixture.NewContainerd(t, false)
 	c.Env = conf.env()
 	c.Start(t)
+	ctrSuite(t, c, conf, "")
+}
+
+// ctrSuite is the ctr suite against a started containerd (1.6 or 2.x)
+// without CRI whose environment names conf. crunRefuses, when not "", is
+// the error crun gives for every container of this containerd, with or
+// without rro-runc (see wantSameCrunRefusal).
+func ctrSuite(t *testing.T, c *fixture.Containerd, conf *wrapperConf, crunRefuses string) {
+	rro, runc := fixture.RroRunc(t), fixture.Runc(t)
 	ok(t)(c.Ctr("image", "import", fixture.ImageTar(t)))
 	vol := fixture.NestedVolume(t)
 	shimRoot := filepath.Join(c.RuncRoot, fixture.CtrNamespace)
@@ -60,8 +68,14 @@ func TestContainerdCtr(t *testing.T) {
 	t.Run("rro-runc makes submounts read-only", func(t *testing.T) {
 		fixture.CheckProbe(t, ok(t)(ctrRun(c, rro, "rro", vol, probeArgs...)), fixture.WantRRO)
 	})
-	t.Run("rro-runc over crun makes submounts read-only", func(t *testing.T) {
+	t.Run("rro-runc over crun, beside plain crun", func(t *testing.T) {
 		crun := fixture.CrunShim(t)
+		if crunRefuses != "" {
+			wantSameCrunRefusal(t, crunRefuses, conf, rro, crun, func(runtime, id string) (string, error) {
+				return ctrRun(c, runtime, id, vol, probeArgs...)
+			})
+			return
+		}
 		fixture.CheckProbe(t, ok(t)(ctrRun(c, crun, "plain-crun", vol, probeArgs...)), fixture.WantPlain)
 		conf.set(t, "Enabled", crun)
 		t.Cleanup(func() { conf.set(t, "IfPossible", runc) })

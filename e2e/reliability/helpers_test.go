@@ -12,10 +12,16 @@ import (
 	"time"
 
 	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/elfwrap"
 	"github.com/rro-runc/rro-runc/internal/specfile"
 )
 
-func TestMain(m *testing.M) { fixture.Main(m) }
+// TestMain first lets a fake runtime, a copy of this test binary made by
+// recordingRuntime, become its script.
+func TestMain(m *testing.M) {
+	elfwrap.Main()
+	fixture.Main(m)
+}
 
 // Environment variables rro-runc reads, spelled here so that a rename in
 // the product breaks the tests loudly rather than making them vacuous.
@@ -63,13 +69,25 @@ func baseEnv(extra ...string) []string {
 // of runc's output for rro-runc's probe to see rro support.
 const fakeFeatures = `{"ociVersionMin":"1.0.0","ociVersionMax":"1.0.2-dev","mountOptions":["bind","rbind","ro","rro","rprivate"]}`
 
-// recordingRuntime writes a fake runc into dir (as dir/runc, so that a
+// recordingRuntime writes a fake runc (an ELF executable running a script,
+// so that the probe caches its answer as it would runc's) into dir (as dir/runc, so that a
 // PATH holding dir finds it) that appends its arguments, space-joined, as
 // one line to the returned log, answers `features` and `--version` like a
 // runc with rro, and exits 0 for everything else. It is the runtime for
 // tests that ask whether rro-runc reached its runtime, not what the
 // runtime then did.
 func recordingRuntime(t testing.TB, dir string) (script, argvLog string) {
+	return writeRecordingRuntime(t, dir, true)
+}
+
+// recordingScript is recordingRuntime as a plain `#!/bin/sh` script: the
+// probe runs it on every create (it is never cached), and it starts in a
+// millisecond, where the ELF copy of this test binary takes tens.
+func recordingScript(t testing.TB, dir string) (script, argvLog string) {
+	return writeRecordingRuntime(t, dir, false)
+}
+
+func writeRecordingRuntime(t testing.TB, dir string, elf bool) (script, argvLog string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -84,7 +102,11 @@ features) echo '%s' ;;
 esac
 exit 0
 `, shellQuote(argvLog), fakeFeatures)
-	writeExecutable(t, script, body)
+	if elf {
+		elfwrap.Write(t, script, body)
+	} else {
+		writeExecutable(t, script, body)
+	}
 	return script, argvLog
 }
 

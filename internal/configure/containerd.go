@@ -9,6 +9,7 @@ import (
 var criPlugin = map[int64]string{
 	2: "io.containerd.grpc.v1.cri",    // containerd 1.x
 	3: "io.containerd.cri.v1.runtime", // containerd 2.x
+	4: "io.containerd.cri.v1.runtime", // containerd 2.4's `config default`: server sockets move under plugins, CRI stays
 }
 
 // editContainerd adds the runtime handler:
@@ -34,7 +35,7 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 	default:
 		n, isInt := v.(int64)
 		if _, known := criPlugin[n]; !isInt || !known {
-			return nil, fmt.Errorf("%w: config version %v: rroctl edits version 2 (containerd 1.x) and 3 (containerd 2.x)", ErrUnsupported, v)
+			return nil, fmt.Errorf("%w: config version %v: rroctl edits version 2 (containerd 1.x), 3 and 4 (containerd 2.x)", ErrUnsupported, v)
 		}
 		version = n
 	}

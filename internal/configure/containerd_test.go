@@ -230,7 +230,7 @@ func TestContainerdRefused(t *testing.T) {
 		{"version 1 (no version key)", "[plugins.cri]\n  sandbox_image = \"x\"\n", opts(), ErrUnsupported},
 		{"version 1", "version = 1\n", opts(), ErrUnsupported},
 		{"version as a string", "version = \"2\"\n", opts(), ErrUnsupported},
-		{"unknown version", "version = 4\n", opts(), ErrUnsupported},
+		{"unknown version", "version = 5\n", opts(), ErrUnsupported},
 		{"options as an inline table", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.rro]\noptions = { BinaryName = \"/x\" }\n", opts(), ErrUnsupported},
 		{"runtimes not a table", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes = 5\n", opts(), ErrUnsupported},
 		{"pod_annotations not strings", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.rro]\npod_annotations = [1]\n", opts(), ErrUnsupported},

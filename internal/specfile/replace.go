@@ -1,21 +1,38 @@
-// Replace changes a file's contents so that readers and crashes only ever
-// see the old contents or the new, whole. The probe cache and rroctl's
-// engine-config edits use it too.
+// Replace changes a file's contents so that readers and a killed writer
+// only ever see the old contents or the new, whole. The probe cache and
+// rroctl's engine-config edits use it too.
 //
 // Guarantees of Replace:
-//   - The data goes to a new temporary file in the same directory (so the
-//     rename cannot cross filesystems), created with O_EXCL and mode 0600
-//     so no other process can have it open, is fsynced, gets the original
-//     file's owner (when the caller may set it) and mode, and is renamed
-//     over the target; then the directory is fsynced so the rename itself
-//     survives a power loss.
-//   - A crash at any moment leaves either the old or the new complete file
-//     under the target's name, never a mix or a truncated file.
-//   - On any error the target is untouched and the temporary file removed.
-//     Only SIGKILL or a power loss between create and rename can leave a
-//     temporary file behind: at most one per interrupted call, its name
-//     starts with TempPrefix, nothing ever reads it, and later calls do not
-//     need it gone.
+//   - Atomic: the target's name always refers to a complete file, the old
+//     one or the new one, for every reader and after a SIGKILL at any
+//     moment. The new contents are built in an anonymous file in the same
+//     directory (O_TMPFILE: no name, so nothing to leave behind), given the
+//     original's owner (when the caller may set it), extended attributes
+//     and mode, then linked under a temporary name and renamed over the
+//     target in the next system call.
+//   - No litter from a kill during the write: until the file is complete
+//     it has no name. Only a SIGKILL landing in the one linkat(2) just
+//     before the rename can leave a complete temporary file behind; its
+//     name starts with TempPrefix and carries the writer's PID, nothing
+//     ever reads it, and the next Replace of the same file removes it once
+//     that PID is gone. On a filesystem without O_TMPFILE (FUSE, old
+//     kernels) the temporary file is named from the start, so a kill during
+//     the write can leave one; it is removed the same way.
+//   - Not durable, on purpose: nothing is fsynced. After a power loss the
+//     target may hold the old contents, the new, or (as after any unsynced
+//     write) be empty or missing. Durability is none beyond what the
+//     producer's own unsynced write gave: container engines write
+//     config.json without fsync into bundles on /run, and after a power
+//     loss the container is gone and the engine makes a new bundle. Two
+//     fsyncs cost 0.7 to 4 ms per create on an ext4 /run (measured in
+//     notes/README-probe.md) and protected nothing the engine kept.
+//   - Attributes kept: mode (permission, setuid, setgid, sticky bits),
+//     owner and group when the caller may set them, and every extended
+//     attribute the caller can read (security.selinux, POSIX ACLs as
+//     system.posix_acl_access, user.*, trusted.* for root). An attribute
+//     that cannot be set on the new file fails the call, naming it: a
+//     label or ACL silently dropped could open the file to others.
+//   - On any error the target is untouched and no temporary file is left.
 //   - Only a regular file is replaced. A target that is a symlink is
 //     refused rather than followed, so a path inside a directory can never
 //     be used to write somewhere else; since rename(2) does not follow
@@ -33,6 +50,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -50,30 +69,82 @@ var (
 // keptModeBits are the mode bits carried over from the file being replaced.
 const keptModeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
-// Replace atomically replaces path with data. The new file gets the
-// mode and, when the caller may set them, the owner and group of the file
-// it replaces; a file that did not exist gets fallbackPerm and the
-// caller's ownership.
-func Replace(path string, data []byte, fallbackPerm os.FileMode) (err error) {
-	mode, uid, gid := fallbackPerm&keptModeBits, -1, -1
-	switch fi, statErr := os.Lstat(path); {
-	case statErr == nil && fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("write %s: %w", path, ErrSymlink)
-	case statErr == nil && !fi.Mode().IsRegular():
-		return fmt.Errorf("write %s: %w (%s)", path, ErrNotRegular, fi.Mode().Type())
-	case statErr == nil:
-		mode = fi.Mode() & keptModeBits
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(st.Uid), int(st.Gid)
-		}
-	case !errors.Is(statErr, fs.ErrNotExist):
-		return fmt.Errorf("write %s: %w", path, statErr)
-	}
+// original is what the new file inherits from the one it replaces.
+type original struct {
+	mode     os.FileMode
+	uid, gid int // -1: keep the caller's
+	xattrs   []xattr
+}
 
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-")
+// Replace atomically replaces path with data. The new file gets the
+// mode, extended attributes and, when the caller may set them, the owner
+// and group of the file it replaces; a file that did not exist gets
+// fallbackPerm and the caller's ownership.
+func Replace(path string, data []byte, fallbackPerm os.FileMode) error {
+	orig, err := inspect(path, fallbackPerm)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	prefix := TempPrefix + base + "-" + strconv.Itoa(os.Getpid()) + "-"
+	if err := replaceAnonymous(path, dir, prefix, data, orig); err != nil {
+		if !errors.Is(err, errNoTmpfile) {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := replaceNamed(path, dir, prefix, data, orig); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	removeStale(dir, TempPrefix+base+"-")
+	return nil
+}
+
+// inspect checks the target and reads what the new file must keep.
+func inspect(path string, fallbackPerm os.FileMode) (original, error) {
+	o := original{mode: fallbackPerm & keptModeBits, uid: -1, gid: -1}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return o, nil
+	case err != nil:
+		return o, err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return o, ErrSymlink
+	case !fi.Mode().IsRegular():
+		return o, fmt.Errorf("%w (%s)", ErrNotRegular, fi.Mode().Type())
+	}
+	o.mode = fi.Mode() & keptModeBits
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		o.uid, o.gid = int(st.Uid), int(st.Gid)
+	}
+	if o.xattrs, err = readXattrs(path); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// finish gives the new file f the original's owner, attributes and mode,
+// in that order: chown clears set-id bits and security.capability, and
+// setting an ACL rewrites the group bits that the final chmod restores.
+func finish(f *os.File, o original) error {
+	if o.uid >= 0 && (os.Geteuid() == 0 || o.uid != os.Geteuid() || o.gid != os.Getegid()) {
+		// Best effort. The new file's group may come from a setgid
+		// directory, so root always sets it. An unprivileged caller that
+		// cannot give the file away keeps it: it owns the new contents.
+		_ = f.Chown(o.uid, o.gid)
+	}
+	if err := writeXattrs(f, o.xattrs); err != nil {
+		return err
+	}
+	return f.Chmod(o.mode)
+}
+
+// replaceNamed is the fallback for filesystems without O_TMPFILE: the
+// temporary file has a name while it is written.
+func replaceNamed(path, dir, prefix string, data []byte, o original) (err error) {
+	tmp, err := os.CreateTemp(dir, prefix)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -82,32 +153,40 @@ func Replace(path string, data []byte, fallbackPerm os.FileMode) (err error) {
 		}
 	}()
 	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
-	if uid >= 0 && (os.Geteuid() == 0 || uid != os.Geteuid() || gid != os.Getegid()) {
-		// Best effort, and before the chmod because chown clears the
-		// set-id bits. The temporary file's group may come from a setgid
-		// directory, so root always sets it. An unprivileged caller that
-		// cannot give the file away keeps it: it owns the new contents.
-		_ = tmp.Chown(uid, gid)
-	}
-	if err = tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
+	if err = finish(tmp, o); err != nil {
+		return err
 	}
 	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return os.Rename(tmp.Name(), path)
+}
+
+// removeStale removes temporary files of earlier calls for the same
+// target whose writer is gone (killed between link and rename, or during
+// a named write). A writer that is alive may be between its own link and
+// rename, so its file stays. The directory is small (a bundle, the probe
+// cache); a failure here costs nothing but the litter.
+func removeStale(dir, prefix string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
 	}
-	// The new contents are in place; a failed directory fsync only weakens
-	// durability across a power loss, which the caller can do nothing about.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	self := os.Getpid()
+	for _, name := range names {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == self || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		_ = os.Remove(filepath.Join(dir, name))
 	}
-	return nil
 }

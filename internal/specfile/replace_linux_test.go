@@ -1,12 +1,17 @@
 package specfile
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // requireRoot skips a test that needs root, except under CI=true where a
@@ -99,5 +104,175 @@ func TestReplaceKeepsOwner(t *testing.T) {
 	}
 	if fi.Mode()&keptModeBits != os.ModeSetgid|0o750 {
 		t.Errorf("mode %v, want setgid 0750 (chown must not clear it)", fi.Mode())
+	}
+}
+
+// posixACL encodes an access ACL as the kernel's system.posix_acl_access
+// value: owner rw, user 1234 r, owning group r, mask r, others nothing.
+func posixACL() []byte {
+	const undefined = 0xffffffff
+	entries := []struct {
+		tag, perm uint16
+		id        uint32
+	}{{0x01, 6, undefined}, {0x02, 4, 1234}, {0x04, 4, undefined}, {0x10, 4, undefined}, {0x20, 0, undefined}}
+	b := binary.LittleEndian.AppendUint32(nil, 2)
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.perm)
+		b = binary.LittleEndian.AppendUint32(b, e.id)
+	}
+	return b
+}
+
+// attributeDirs are the filesystems the attribute tests run on: the
+// test's temporary directory (ext4 on this project's machines) and a
+// fresh tmpfs (root only).
+func attributeDirs(t *testing.T) map[string]string {
+	dirs := map[string]string{"tempdir": t.TempDir()}
+	if os.Geteuid() == 0 {
+		dirs["tmpfs"] = mountTmpfs(t, "")
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("the tmpfs case needs root, and CI=true")
+	}
+	return dirs
+}
+
+// setOrSkip sets an attribute the test needs; a filesystem that refuses
+// the whole namespace skips the case, except ext4 and tmpfs under CI=true,
+// which support both user xattrs and POSIX ACLs on every kernel this
+// project runs on.
+func setOrSkip(t *testing.T, p, name string, value []byte) {
+	t.Helper()
+	err := unix.Setxattr(p, name, value, 0)
+	if err == nil {
+		return
+	}
+	var st unix.Statfs_t
+	_ = unix.Statfs(p, &st)
+	known := st.Type == unix.EXT4_SUPER_MAGIC || st.Type == unix.TMPFS_MAGIC
+	if (err == unix.ENOTSUP || err == unix.EOPNOTSUPP) && !(known && os.Getenv("CI") == "true") {
+		t.Skipf("the filesystem of %s (magic %#x) refuses %s: %v", p, st.Type, name, err)
+	}
+	t.Fatalf("setting %s on %s: %v", name, p, err)
+}
+
+func getXattrT(t *testing.T, p, name string) []byte {
+	t.Helper()
+	v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(p, name, b) })
+	if err != nil {
+		t.Fatalf("%s of %s: %v", name, p, err)
+	}
+	return v
+}
+
+// TestReplaceKeepsAttributes: a user xattr and a POSIX ACL on config.json
+// survive the replacement, with O_TMPFILE and with the named fallback.
+func TestReplaceKeepsAttributes(t *testing.T) {
+	for fsName, base := range attributeDirs(t) {
+		for _, tmpfile := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/tmpfile=%v", fsName, tmpfile), func(t *testing.T) {
+				defer func(old bool) { useTmpfile = old }(useTmpfile)
+				useTmpfile = tmpfile
+				dir, err := os.MkdirTemp(base, "attrs-")
+				must(t, err)
+				p := filepath.Join(dir, "config.json")
+				mustWrite(t, p, "old")
+				must(t, os.Chmod(p, 0o640))
+				setOrSkip(t, p, "user.rro-test", []byte("kept"))
+				setOrSkip(t, p, "system.posix_acl_access", posixACL())
+				acl := getXattrT(t, p, "system.posix_acl_access")
+				if err := Replace(p, []byte("new"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if b, _ := os.ReadFile(p); string(b) != "new" {
+					t.Fatalf("contents %q", b)
+				}
+				if v := getXattrT(t, p, "user.rro-test"); string(v) != "kept" {
+					t.Errorf("user.rro-test = %q, want kept", v)
+				}
+				if v := getXattrT(t, p, "system.posix_acl_access"); !bytes.Equal(v, acl) {
+					t.Errorf("ACL %x, want %x", v, acl)
+				}
+				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+					t.Errorf("mode %v, want 0640", fi.Mode())
+				}
+				assertNoTemp(t, dir)
+			})
+		}
+	}
+}
+
+// TestReplaceNoInheritedACL: a default ACL on the directory, which the
+// new file inherits, does not give it an access ACL the original lacked.
+func TestReplaceNoInheritedACL(t *testing.T) {
+	for fsName, base := range attributeDirs(t) {
+		for _, tmpfile := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/tmpfile=%v", fsName, tmpfile), func(t *testing.T) {
+				defer func(old bool) { useTmpfile = old }(useTmpfile)
+				useTmpfile = tmpfile
+				dir, err := os.MkdirTemp(base, "inherit-")
+				must(t, err)
+				p := filepath.Join(dir, "config.json")
+				mustWrite(t, p, "old")
+				must(t, os.Chmod(p, 0o600))
+				setOrSkip(t, dir, "system.posix_acl_default", posixACL())
+				if err := Replace(p, []byte("new"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if v, err := getXattr(func(b []byte) (int, error) { return unix.Lgetxattr(p, "system.posix_acl_access", b) }); err != unix.ENODATA {
+					t.Errorf("the new file has an access ACL %x (%v); the original had none", v, err)
+				}
+				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+					t.Errorf("mode %v, want 0600", fi.Mode())
+				}
+			})
+		}
+	}
+}
+
+// TestReplaceFallback: without O_TMPFILE the named temporary file gives
+// the same result.
+func TestReplaceFallback(t *testing.T) {
+	defer func(old bool) { useTmpfile = old }(useTmpfile)
+	useTmpfile = false
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	mustWrite(t, p, "old contents")
+	must(t, os.Chmod(p, os.ModeSetgid|0o750))
+	if err := Replace(p, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(p)
+	if b, _ := os.ReadFile(p); string(b) != "new" || fi.Mode()&keptModeBits != os.ModeSetgid|0o750 {
+		t.Errorf("contents %q mode %v", b, fi.Mode())
+	}
+	assertNoTemp(t, dir)
+}
+
+// BenchmarkReplace: Replace of a 16 KiB file (a config.json of about 20
+// mounts) on /run and /dev/shm, by O_TMPFILE and by the named fallback.
+func BenchmarkReplace(b *testing.B) {
+	data := bytes.Repeat([]byte("x"), 16<<10)
+	for _, parent := range []string{"/run", "/dev/shm"} {
+		for _, tmpfile := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/tmpfile=%v", parent, tmpfile), func(b *testing.B) {
+				defer func(old bool) { useTmpfile = old }(useTmpfile)
+				useTmpfile = tmpfile
+				dir, err := os.MkdirTemp(parent, "rro-bench-")
+				if err != nil {
+					b.Skip(err)
+				}
+				b.Cleanup(func() { os.RemoveAll(dir) })
+				p := filepath.Join(dir, "config.json")
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if err := Replace(p, data, 0o644); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,13 +120,24 @@ func TestReplaceMissingDirectory(t *testing.T) {
 	}
 }
 
-// TestReplaceIgnoresStrayTemp: the leftovers of a killed call neither
-// block nor confuse the next one.
-func TestReplaceIgnoresStrayTemp(t *testing.T) {
+// TestReplaceStrayTemps: the leftovers of a killed call neither block
+// nor confuse the next one, which removes those whose writer is gone and
+// keeps those of a live writer (it may be between link and rename) and
+// names it did not make.
+func TestReplaceStrayTemps(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
-	stray := filepath.Join(dir, TempPrefix+"config.json-123456")
-	mustWrite(t, stray, "half a file")
+	dead := exec.Command("true")
+	must(t, dead.Run())
+	strays := map[string]bool{ // name: kept
+		TempPrefix + "config.json-" + strconv.Itoa(dead.Process.Pid) + "-abc": false,
+		TempPrefix + "config.json-1-abc":                                      true, // init is alive
+		TempPrefix + "config.json-notapid":                                    true,
+		TempPrefix + "other.json-" + strconv.Itoa(dead.Process.Pid) + "-abc":  true, // another target's
+	}
+	for name := range strays {
+		mustWrite(t, filepath.Join(dir, name), "half a file")
+	}
 	mustWrite(t, p, "old")
 	if err := Replace(p, []byte("new"), 0o644); err != nil {
 		t.Fatal(err)
@@ -133,8 +145,14 @@ func TestReplaceIgnoresStrayTemp(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "new" {
 		t.Errorf("contents %q, want new", b)
 	}
-	if b, _ := os.ReadFile(stray); string(b) != "half a file" {
-		t.Errorf("stray temporary file touched: %q", b)
+	for name, kept := range strays {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if kept && string(b) != "half a file" {
+			t.Errorf("%s: touched: %q, %v", name, b, err)
+		}
+		if !kept && err == nil {
+			t.Errorf("%s: the temporary file of a dead writer was not removed", name)
+		}
 	}
 }
 
@@ -195,47 +213,58 @@ func TestReplaceConcurrent(t *testing.T) {
 }
 
 // TestReplaceSIGKILL kills a process in the middle of replacing a file
-// over and over: the file is always one whole version, at most one
-// temporary file is left per kill, and the next call works regardless.
+// over and over, with O_TMPFILE and with the named fallback: the file is
+// always one whole version, a kill leaves at most one temporary file (the
+// fallback's, or one caught between link and rename), the next call
+// removes it, and the next call works regardless.
 func TestReplaceSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	dir := t.TempDir()
-	p := filepath.Join(dir, "config.json")
-	const size = 1 << 20
-	mustWrite(t, p, strings.Repeat("a", size))
-	const rounds = 10
-	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$")
-		cmd.Env = append(os.Environ(), "ATOMICFILE_HELPER="+p)
-		out, err := cmd.StdoutPipe()
-		must(t, err)
-		must(t, cmd.Start())
-		ready := make([]byte, 1)
-		if _, err := out.Read(ready); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("helper did not start writing: %v", err)
-		}
-		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
-		must(t, cmd.Process.Kill())
-		cmd.Wait()
+	for _, mode := range []string{"tmpfile", "named"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "config.json")
+			const size = 1 << 20
+			mustWrite(t, p, strings.Repeat("a", size))
+			const rounds = 20
+			left := 0
+			for round := range rounds {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$")
+				cmd.Env = append(os.Environ(), "ATOMICFILE_HELPER="+p, "ATOMICFILE_MODE="+mode)
+				out, err := cmd.StdoutPipe()
+				must(t, err)
+				must(t, cmd.Start())
+				ready := make([]byte, 1)
+				if _, err := out.Read(ready); err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("helper did not start writing: %v", err)
+				}
+				time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
+				must(t, cmd.Process.Kill())
+				cmd.Wait()
 
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) != size || bytes.Count(b, b[:1]) != size {
-			t.Fatalf("round %d: after SIGKILL the file has %d bytes (err %v), want %d of one letter", round, len(b), err, size)
-		}
-		if n := countTemp(t, dir); n > round+1 {
-			t.Fatalf("round %d: %d temporary files after %d kills", round, n, round+1)
-		}
-	}
-	t.Logf("%d kills left %d temporary files", rounds, countTemp(t, dir))
-	if err := Replace(p, []byte("final"), 0o644); err != nil {
-		t.Fatalf("WriteFile after the kills: %v", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "final" {
-		t.Errorf("contents %q, want final", b)
+				b, err := os.ReadFile(p)
+				if err != nil || len(b) != size || bytes.Count(b, b[:1]) != size {
+					t.Fatalf("round %d: after SIGKILL the file has %d bytes (err %v), want %d of one letter", round, len(b), err, size)
+				}
+				// The helper's first Replace removed the previous one's.
+				n := countTemp(t, dir)
+				if n > 1 {
+					t.Fatalf("round %d: %d temporary files; each call removes a dead writer's", round, n)
+				}
+				left += n
+			}
+			t.Logf("%d kills: %d found a temporary file of the killed writer", rounds, left)
+			if err := Replace(p, []byte("final"), 0o644); err != nil {
+				t.Fatalf("Replace after the kills: %v", err)
+			}
+			if b, _ := os.ReadFile(p); string(b) != "final" {
+				t.Errorf("contents %q, want final", b)
+			}
+			assertNoTemp(t, dir)
+		})
 	}
 }
 
@@ -245,6 +274,7 @@ func TestHelperWriter(t *testing.T) {
 	if p == "" {
 		t.Skip("helper process for TestReplaceSIGKILL")
 	}
+	useTmpfile = os.Getenv("ATOMICFILE_MODE") != "named"
 	versions := [][]byte{bytes.Repeat([]byte("b"), 1<<20), bytes.Repeat([]byte("c"), 1<<20)}
 	for i := 0; ; i++ {
 		if err := Replace(p, versions[i%2], 0o644); err != nil {
