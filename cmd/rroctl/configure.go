@@ -34,7 +34,8 @@ func configureCommand() *cli.Command {
 		Description: "Edits the engine's configuration file in place: only the settings for rro-runc\n" +
 			"change; other settings and comments stay. A second run changes nothing. The\n" +
 			"original is kept as FILE.bak-TIMESTAMP. A file that does not parse is refused\n" +
-			"and left untouched (exit status 2).",
+			"and left untouched (exit status 2). --remove takes the runtime out again: on a\n" +
+			"file nothing else changed since, the bytes come back as they were.",
 		Subcommands: subs,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -54,9 +55,10 @@ func configureTargetCommand(t configure.Target) *cli.Command {
 		&cli.StringFlag{Name: "binary", TakesFile: true, Usage: "the rro-runc `PATH` " + string(t) + " runs (default: the rro-runc beside rroctl, else " + fallbackBinary + ")"},
 		&cli.BoolFlag{Name: "set-as-default", Usage: "make it " + string(t) + "'s default runtime"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the change as a diff and write nothing"},
+		&cli.BoolFlag{Name: "remove", Usage: "take out the runtime configure installed with these flags (and a default naming it); refuse one rroctl did not install"},
 	}
 	usage := map[configure.Target]string{
-		configure.Containerd: "add a CRI runtime handler (runtime_type io.containerd.runc.v2, BinaryName, pod_annotations org.rro-runc.*)",
+		configure.Containerd: "add a CRI runtime handler (runtime_type io.containerd.runc.v2, BinaryName, pod_annotations org.rro-runc.policy and org.rro-runc.exclude)",
 		configure.Docker:     "add a runtime to daemon.json",
 		configure.Podman:     "add an OCI runtime to containers.conf and list it in runtime_supports_json",
 	}[t]
@@ -106,26 +108,42 @@ func runConfigure(c *cli.Context, t configure.Target) error {
 		}
 		o.RuncRoot = abs
 	}
-	dryRun := c.Bool("dry-run")
-	res, err := configure.Apply(t, path, o, dryRun)
+	dryRun, remove := c.Bool("dry-run"), c.Bool("remove")
+	apply := configure.Apply
+	if remove {
+		apply = configure.ApplyRemove
+	}
+	res, err := apply(t, path, o, dryRun)
 	switch {
-	case errors.Is(err, configure.ErrParse), errors.Is(err, configure.ErrUnsupported):
+	case errors.Is(err, configure.ErrParse), errors.Is(err, configure.ErrUnsupported), errors.Is(err, configure.ErrNotOurs):
 		return inputError("configure %s: %v (file left untouched)", t, err)
 	case errors.Is(err, configure.ErrInvalidOption):
 		return inputError("configure %s: %v", t, err)
 	case err != nil:
 		return cli.Exit(fmt.Sprintf("configure %s: %v", t, err), exitFinding)
 	}
+	what := fmt.Sprintf("runtime %q", o.RuntimeName)
+	out := c.App.Writer
+	if remove {
+		switch {
+		case !res.Changed:
+			fmt.Fprintf(out, "%s: no change: %s %s is not configured\n", res.Path, t, what)
+		case dryRun:
+			fmt.Fprint(out, res.Diff())
+			fmt.Fprintf(out, "%s: would remove %s %s (dry run: nothing written)\n", res.Path, t, what)
+		default:
+			fmt.Fprintf(out, "%s: removed %s %s (backup %s)\n", res.Path, t, what, res.Backup)
+			fmt.Fprintf(c.App.ErrWriter, "rroctl: %s\n", applyHint[t])
+		}
+		return nil
+	}
 	warnBinary(c, t, o)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(c.App.ErrWriter, "rroctl: warning: %s\n", w)
 	}
-
-	what := fmt.Sprintf("runtime %q", o.RuntimeName)
 	if o.SetAsDefault {
 		what += " (default)"
 	}
-	out := c.App.Writer
 	switch {
 	case !res.Changed:
 		fmt.Fprintf(out, "%s: no change: %s %s already configured\n", res.Path, t, what)

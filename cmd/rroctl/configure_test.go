@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/rro-runc/rro-runc/internal/configure"
 )
 
 // runApp runs rroctl in-process and returns its outputs and exit status.
@@ -174,5 +176,60 @@ func TestConfigureBinaryDefaults(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), `rro = ["`+filepath.Join(dir, "bin/rro-runc")+`"]`) {
 		t.Errorf("relative binary:\n%s", b)
+	}
+}
+
+// TestConfigureRemove: --remove takes out what configure installed and
+// gives back the file as it was; it refuses a runtime it did not install.
+func TestConfigureRemove(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	orig := "# ops: keep\nversion = 3\n\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'runc'\n"
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"configure", "containerd", "--config", path, "--binary", "/opt/rro/rro-runc"}
+	if _, stderr, code := runApp(t, args...); code != 0 {
+		t.Fatalf("configure: exit %d: %s", code, stderr)
+	}
+	configured, _ := os.ReadFile(path)
+	remove := append(args[:len(args):len(args)], "--remove")
+
+	stdout, stderr, code := runApp(t, append(remove, "--dry-run")...)
+	wantDiff := configure.UnifiedDiff(path, path, configured, []byte(orig))
+	if code != 0 || stderr != "" || stdout != wantDiff+path+": would remove containerd runtime \"rro\" (dry run: nothing written)\n" {
+		t.Errorf("dry run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, configured) {
+		t.Fatal("dry run wrote the file")
+	}
+
+	stdout, stderr, code = runApp(t, remove...)
+	backups, _ := filepath.Glob(path + ".bak-*")
+	if code != 0 || len(backups) != 2 || stderr != "rroctl: restart containerd to apply\n" ||
+		!strings.HasPrefix(stdout, path+": removed containerd runtime \"rro\" (backup "+path+".bak-") {
+		t.Errorf("remove: exit %d, backups %v\nstdout:\n%s\nstderr:\n%s", code, backups, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(path); string(b) != orig {
+		t.Errorf("not the original:\n%s", configure.UnifiedDiff("original", "now", []byte(orig), b))
+	}
+
+	stdout, stderr, code = runApp(t, remove...)
+	if code != 0 || stderr != "" || stdout != path+": no change: containerd runtime \"rro\" is not configured\n" {
+		t.Errorf("second remove: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	// A handler that runs another binary is not rroctl's to remove.
+	if _, stderr, code := runApp(t, args...); code != 0 {
+		t.Fatal(stderr)
+	}
+	before, _ := os.ReadFile(path)
+	stdout, stderr, code = runApp(t, "configure", "containerd", "--config", path, "--binary", "/usr/bin/other", "--remove")
+	want := "configure containerd: " + path + ": not installed by rroctl: runtime handler plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.rro runs /opt/rro/rro-runc, not /usr/bin/other (give that binary if rroctl installed it) (file left untouched)"
+	if code != exitInput || stdout != "" || stderr != want {
+		t.Errorf("foreign handler: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stderr:\n%s", code, stdout, stderr, want)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, before) {
+		t.Errorf("refused file changed")
 	}
 }

@@ -79,9 +79,16 @@ func ParseTarget(s string) (Target, error) {
 // DefaultRuntimeName is the runtime (handler) name used when none is given.
 const DefaultRuntimeName = "rro"
 
-// PodAnnotations is what containerd's CRI plugin must pass through to
-// the runtime for rro-runc's per-pod annotations to reach it.
-const PodAnnotations = "org.rro-runc.*"
+// PodAnnotations are the pod annotations containerd's CRI plugin passes
+// through to rro-runc: the two meant for pods. Never a pattern such as
+// org.rro-runc.*: that would let any pod set org.rro-runc.applied,
+// rro-runc's own record of what it did, and claim a protection it does
+// not have.
+var PodAnnotations = []string{rewrite.AnnotationPolicy, rewrite.AnnotationExclude}
+
+// legacyPodAnnotations is what rroctl wrote before PodAnnotations; a run
+// over a file holding it replaces it.
+const legacyPodAnnotations = "org.rro-runc.*"
 
 // Options say what to install.
 type Options struct {

@@ -2,21 +2,27 @@ package configure
 
 import (
 	"fmt"
+	"path"
+	"strings"
+
+	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 // The CRI plugin's name, and so the tables a runtime handler lives in,
-// changed with containerd 2.0's config version 3.
+// changed with containerd 2.0's config version 3. Version 4 (containerd
+// 2.3 and later; what 2.4's `containerd config default` prints) moved
+// server settings into plugins and left the CRI tables where they were.
 var criPlugin = map[int64]string{
-	2: "io.containerd.grpc.v1.cri",    // containerd 1.x
-	3: "io.containerd.cri.v1.runtime", // containerd 2.x
-	4: "io.containerd.cri.v1.runtime", // containerd 2.4's `config default`: server sockets move under plugins, CRI stays
+	2: "io.containerd.grpc.v1.cri",    // containerd 1.3 and later
+	3: "io.containerd.cri.v1.runtime", // containerd 2.0 and later
+	4: "io.containerd.cri.v1.runtime", // containerd 2.3 and later
 }
 
 // editContainerd adds the runtime handler:
 //
 //	[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.NAME]
 //	  runtime_type = "io.containerd.runc.v2"
-//	  pod_annotations = ["org.rro-runc.*"]
+//	  pod_annotations = ["org.rro-runc.policy", "org.rro-runc.exclude"]
 //	  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.NAME.options]
 //	    BinaryName = "BINARY"
 func editContainerd(src []byte, o Options) ([]byte, error) {
@@ -35,7 +41,7 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 	default:
 		n, isInt := v.(int64)
 		if _, known := criPlugin[n]; !isInt || !known {
-			return nil, fmt.Errorf("%w: config version %v: rroctl edits version 2 (containerd 1.x), 3 and 4 (containerd 2.x)", ErrUnsupported, v)
+			return nil, fmt.Errorf("%w: config version %v: rroctl edits versions 2 (containerd 1.x), 3 and 4 (containerd 2.x)", ErrUnsupported, v)
 		}
 		version = n
 	}
@@ -47,7 +53,7 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 	}
 	changes = append(changes,
 		tomlChange{table: rt, key: "runtime_type", value: "io.containerd.runc.v2"},
-		tomlChange{table: rt, key: "pod_annotations", value: []string{}, add: PodAnnotations},
+		tomlChange{table: rt, key: "pod_annotations", value: []string{}, add: PodAnnotations, drop: []string{legacyPodAnnotations}},
 		tomlChange{table: opts, key: "BinaryName", value: o.Binary},
 	)
 	if o.RuncRoot != "" {
@@ -57,9 +63,10 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 }
 
 // warnings notes a configuration in which the runtime handler cannot
-// work: the CRI plugin it belongs to is disabled (Docker's containerd
-// package ships such a file).
-func warnings(t Target, name string, src []byte) []string {
+// work as meant: the CRI plugin it belongs to is disabled (Docker's
+// containerd package ships such a file), or a pattern the user added to
+// the handler lets pods set rro-runc's own record, org.rro-runc.applied.
+func warnings(t Target, name string, src []byte, runtimeName string) []string {
 	if t != Containerd {
 		return nil
 	}
@@ -67,12 +74,23 @@ func warnings(t Target, name string, src []byte) []string {
 	if err != nil {
 		return nil
 	}
+	var warn []string
 	disabled, _ := stringList(m["disabled_plugins"])
 	version, _ := m["version"].(int64)
 	for _, p := range disabled {
 		if p == "cri" || p == criPlugin[version] {
-			return []string{fmt.Sprintf("%s disables the CRI plugin (disabled_plugins = [%q]): the runtime handler has no effect until it is enabled; ctr users pass --runc-binary instead", name, p)}
+			warn = append(warn, fmt.Sprintf("%s disables the CRI plugin (disabled_plugins = [%q]): the runtime handler has no effect until it is enabled; ctr users pass --runc-binary instead", name, p))
 		}
 	}
-	return nil
+	rt, _ := lookupTable(m, []string{"plugins", criPlugin[version], "containerd", "runtimes", runtimeName}, false)
+	for _, key := range []string{"pod_annotations", "container_annotations"} {
+		patterns, _ := stringList(rt[key])
+		for _, p := range patterns {
+			// containerd matches them with path.Match.
+			if ok, _ := path.Match(p, rewrite.AnnotationApplied); ok {
+				warn = append(warn, fmt.Sprintf("%s: %s %q of runtime %q lets any pod set %s and claim a protection rro-runc did not apply; list only %s", name, key, p, runtimeName, rewrite.AnnotationApplied, strings.Join(PodAnnotations, " and ")))
+			}
+		}
+	}
+	return warn
 }

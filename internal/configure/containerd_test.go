@@ -1,9 +1,12 @@
 package configure
 
 import (
+	"path"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 // criConfig is a containerd 1.6 CRI configuration laid out as
@@ -119,7 +122,7 @@ func TestContainerd(t *testing.T) {
 `,
 			keep: []string{`    "io.kubernetes.cri-o.Devices",`, `    SystemdCgroup = true`},
 			also: func(t *testing.T, m map[string]any, out string) {
-				want := []any{"io.kubernetes.cri-o.Devices", PodAnnotations}
+				want := append([]any{"io.kubernetes.cri-o.Devices"}, toAny(PodAnnotations)...)
 				if v := get(m, rtPath(cri2, "rro", "pod_annotations")...); !reflect.DeepEqual(v, want) {
 					t.Errorf("pod_annotations = %v, want %v", v, want)
 				}
@@ -137,6 +140,9 @@ func TestContainerd(t *testing.T) {
 					t.Errorf("version 3 file got the version 2 plugin name:\n%s", out)
 				}
 			}},
+		{name: "config version 4 (containerd 2.3 and later)", o: opts(), cri: cri3,
+			in:   "version = 4\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n",
+			keep: []string{"  runtime_type = 'io.containerd.runc.v2'"}},
 		{name: "tables written as dotted keys", o: opts(), cri: cri2,
 			in: "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes.rro.runtime_type = \"io.containerd.runc.v2\"\n",
 			also: func(t *testing.T, m map[string]any, out string) {
@@ -172,8 +178,15 @@ func TestContainerd(t *testing.T) {
 				}
 			}
 			list, _ := stringList(get(m, rtPath(tc.cri, name, "pod_annotations")...))
-			if !contains(list, PodAnnotations) {
-				t.Errorf("pod_annotations = %v, want it to hold %q\n%s", list, PodAnnotations, out)
+			for _, a := range PodAnnotations {
+				if !contains(list, a) {
+					t.Errorf("pod_annotations = %v, want it to hold %q\n%s", list, a, out)
+				}
+			}
+			for _, a := range list {
+				if ok, _ := path.Match(a, rewrite.AnnotationApplied); ok {
+					t.Errorf("pod_annotations = %v lets a pod set %s\n%s", list, rewrite.AnnotationApplied, out)
+				}
 			}
 			if v := get(m, rtPath(tc.cri, name, "options", "BinaryName")...); v != tc.o.Binary {
 				t.Errorf("BinaryName = %v, want %s\n%s", v, tc.o.Binary, out)
@@ -211,7 +224,7 @@ func TestContainerdAlreadyConfigured(t *testing.T) {
 	}
 	// Written differently but meaning the same: nothing to do either.
 	same := "version = 2\n[plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.rro]\n" +
-		"runtime_type = 'io.containerd.runc.v2'\npod_annotations = ['org.rro-runc.*']\n" +
+		"runtime_type = 'io.containerd.runc.v2'\npod_annotations = ['org.rro-runc.policy', 'org.rro-runc.exclude']\n" +
 		"options = {BinaryName = '" + testBinary + "'}\n"
 	if out := edit(t, Containerd, same, opts()); out != same {
 		t.Fatalf("an equivalent configuration was rewritten:\n%s", UnifiedDiff("a", "b", []byte(same), []byte(out)))
@@ -253,8 +266,49 @@ func TestContainerdWarnsCRIDisabled(t *testing.T) {
 		criConfig: false,
 	} {
 		out := edit(t, Containerd, in, opts())
-		if got := warnings(Containerd, "config.toml", []byte(out)); (len(got) > 0) != want {
+		if got := warnings(Containerd, "config.toml", []byte(out), DefaultRuntimeName); (len(got) > 0) != want {
 			t.Errorf("warnings %q for\n%s", got, in)
 		}
+	}
+}
+
+// TestContainerdPodAnnotations: a handler written by an older rroctl let
+// every org.rro-runc.* pod annotation through, org.rro-runc.applied too;
+// a run over it passes only the two meant for pods, keeping the rest of
+// the list and its layout, and a second run changes nothing.
+func TestContainerdPodAnnotations(t *testing.T) {
+	const head = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.rro]\nruntime_type = \"io.containerd.runc.v2\"\n"
+	const tail = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.rro.options]\nBinaryName = \"" + testBinary + "\"\n"
+	for _, tc := range []struct{ name, in, want string }{
+		{"what rroctl wrote before", "pod_annotations = [\"org.rro-runc.*\"]\n",
+			"pod_annotations = [\"org.rro-runc.policy\", \"org.rro-runc.exclude\"]\n"},
+		{"beside the user's", "pod_annotations = ['io.x', \"org.rro-runc.*\"] # mine\n",
+			"pod_annotations = ['io.x', \"org.rro-runc.policy\", \"org.rro-runc.exclude\"] # mine\n"},
+		{"one a line", "pod_annotations = [\n  \"org.rro-runc.*\",\n  \"io.x\", # mine\n]\n",
+			"pod_annotations = [\n  \"org.rro-runc.policy\", \"org.rro-runc.exclude\",\n  \"io.x\", # mine\n]\n"},
+		{"one of them already there", "pod_annotations = [\"org.rro-runc.policy\", \"org.rro-runc.*\"]\n",
+			"pod_annotations = [\"org.rro-runc.policy\", \"org.rro-runc.exclude\"]\n"},
+		{"both there", "pod_annotations = [\"org.rro-runc.*\", \"org.rro-runc.exclude\", \"org.rro-runc.policy\"]\n",
+			"pod_annotations = [\"org.rro-runc.exclude\", \"org.rro-runc.policy\"]\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out := edit(t, Containerd, head+tc.in+tail, opts()); out != head+tc.want+tail {
+				t.Errorf("got:\n%s\nwant:\n%s", out, head+tc.want+tail)
+			}
+		})
+	}
+	// The older rroctl's whole output becomes today's, byte for byte.
+	old := strings.ReplaceAll(edit(t, Containerd, "", opts()), `"org.rro-runc.policy", "org.rro-runc.exclude"`, `"org.rro-runc.*"`)
+	if out, fresh := edit(t, Containerd, old, opts()), edit(t, Containerd, "", opts()); out != fresh {
+		t.Errorf("upgraded:\n%s\nwritten today:\n%s", out, fresh)
+	}
+	// A pattern the user added that still lets the record through is
+	// kept, but reported.
+	out := edit(t, Containerd, head+"pod_annotations = [\"org.*\"]\n"+tail, opts())
+	if w := warnings(Containerd, "config.toml", []byte(out), "rro"); len(w) != 1 || !strings.Contains(w[0], `"org.*"`) || !strings.Contains(w[0], "org.rro-runc.applied") {
+		t.Errorf("warnings %q for\n%s", w, out)
+	}
+	if w := warnings(Containerd, "config.toml", []byte(edit(t, Containerd, "", opts())), "rro"); len(w) != 0 {
+		t.Errorf("warnings %q for rroctl's own handler", w)
 	}
 }

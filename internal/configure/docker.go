@@ -196,140 +196,39 @@ type jsonMember struct {
 	keyStart, valStart, valEnd int
 }
 
-type jsonScanner struct {
-	src []byte
-	pos int
-}
-
-func (s *jsonScanner) space() {
-	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case ' ', '\t', '\r', '\n':
-			s.pos++
-		default:
-			return
-		}
+// jsonMembers finds the members of the object whose '{' is at open, and
+// the offset of its '}', with encoding/json's decoder (the decoder
+// dockerd reads daemon.json with): its InputOffset after each token is
+// where that token ends, and a json.RawMessage holds a value's exact
+// bytes. It only runs on text parseJSON has accepted.
+func jsonMembers(src []byte, open int) ([]jsonMember, int, error) {
+	dec := json.NewDecoder(bytes.NewReader(src[open:]))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, 0, fmt.Errorf("offset %d: not an object", open)
 	}
-}
-
-func (s *jsonScanner) errorf(format string, args ...any) error {
-	return fmt.Errorf("offset %d: %s", s.pos, fmt.Sprintf(format, args...))
-}
-
-func (s *jsonScanner) str() (string, error) {
-	start := s.pos
-	if s.pos >= len(s.src) || s.src[s.pos] != '"' {
-		return "", s.errorf("expected a string")
-	}
-	for s.pos++; s.pos < len(s.src); s.pos++ {
-		switch s.src[s.pos] {
-		case '\\':
-			s.pos++
-		case '"':
-			s.pos++
-			var v string
-			if err := json.Unmarshal(s.src[start:s.pos], &v); err != nil {
-				return "", s.errorf("bad string")
-			}
-			return v, nil
-		}
-	}
-	return "", s.errorf("unterminated string")
-}
-
-// object reads the object at pos ('{') and returns its members and the
-// offset of its '}'.
-func (s *jsonScanner) object() ([]jsonMember, int, error) {
-	s.pos++
 	var members []jsonMember
-	for {
-		s.space()
-		if s.pos < len(s.src) && s.src[s.pos] == '}' && len(members) == 0 {
-			close := s.pos
-			s.pos++
-			return members, close, nil
+	for dec.More() {
+		// The key starts after the blanks and the comma that follow the
+		// previous member (or the '{').
+		keyStart := open + int(dec.InputOffset())
+		for src[keyStart] != '"' {
+			keyStart++
 		}
-		m := jsonMember{keyStart: s.pos}
-		k, err := s.str()
+		tok, err := dec.Token()
 		if err != nil {
 			return nil, 0, err
 		}
-		m.key = k
-		s.space()
-		if s.pos >= len(s.src) || s.src[s.pos] != ':' {
-			return nil, 0, s.errorf("expected ':'")
-		}
-		s.pos++
-		s.space()
-		m.valStart = s.pos
-		if err := s.skipValue(); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			return nil, 0, err
 		}
-		m.valEnd = s.pos
-		members = append(members, m)
-		s.space()
-		if s.pos >= len(s.src) {
-			return nil, 0, s.errorf("unterminated object")
-		}
-		switch s.src[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			close := s.pos
-			s.pos++
-			return members, close, nil
-		default:
-			return nil, 0, s.errorf("expected ',' or '}'")
-		}
+		end := open + int(dec.InputOffset())
+		members = append(members, jsonMember{key: tok.(string), keyStart: keyStart, valStart: end - len(raw), valEnd: end})
 	}
-}
-
-func (s *jsonScanner) skipValue() error {
-	if s.pos >= len(s.src) {
-		return s.errorf("expected a value")
+	if _, err := dec.Token(); err != nil {
+		return nil, 0, err
 	}
-	switch s.src[s.pos] {
-	case '"':
-		_, err := s.str()
-		return err
-	case '{':
-		_, _, err := s.object()
-		return err
-	case '[':
-		s.pos++
-		s.space()
-		if s.pos < len(s.src) && s.src[s.pos] == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			s.space()
-			if err := s.skipValue(); err != nil {
-				return err
-			}
-			s.space()
-			if s.pos >= len(s.src) {
-				return s.errorf("unterminated array")
-			}
-			switch s.src[s.pos] {
-			case ',':
-				s.pos++
-			case ']':
-				s.pos++
-				return nil
-			default:
-				return s.errorf("expected ',' or ']'")
-			}
-		}
-	}
-	start := s.pos
-	for s.pos < len(s.src) && !strings.ContainsRune(" \t\r\n,]}", rune(s.src[s.pos])) {
-		s.pos++
-	}
-	if s.pos == start {
-		return s.errorf("expected a value")
-	}
-	return nil
+	return members, open + int(dec.InputOffset()) - 1, nil
 }
 
 // lineIndent is the whitespace that starts the line holding pos.
@@ -346,14 +245,9 @@ func lineIndent(src []byte, pos int) string {
 // replaces an existing value, or adds a member after the object's last
 // one, creating the objects on the path that are missing.
 func jsonSet(src []byte, path []string, key string, v any) ([]byte, error) {
-	s := &jsonScanner{src: src}
-	s.space()
-	if s.pos >= len(src) || src[s.pos] != '{' {
-		return nil, fmt.Errorf("%w: the top level is not an object", ErrParse)
-	}
-	unit := indentUnit(src, s.pos)
-	objStart := s.pos
-	_, topClose, err := s.object()
+	objStart := len(src) - len(bytes.TrimLeft(src, " \t\r\n"))
+	unit := indentUnit(src, objStart)
+	_, topClose, err := jsonMembers(src, objStart)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
@@ -362,8 +256,7 @@ func jsonSet(src []byte, path []string, key string, v any) ([]byte, error) {
 	fileMulti := isMultiline(src, objStart, topClose) || topClose == objStart+1
 	full := append(slices.Clone(path), key)
 	for depth := 0; ; depth++ {
-		s.pos = objStart
-		members, closePos, err := s.object()
+		members, closePos, err := jsonMembers(src, objStart)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 		}
@@ -418,10 +311,9 @@ func isMultiline(src []byte, open, close int) bool {
 
 // indentUnit is the file's indentation step, from its first member.
 func indentUnit(src []byte, top int) string {
-	s := &jsonScanner{src: src, pos: top + 1}
-	s.space()
-	if i := bytes.LastIndexByte(src[top:s.pos], '\n'); i >= 0 {
-		if u := string(src[top+i+1 : s.pos]); u != "" {
+	first := len(src) - len(bytes.TrimLeft(src[top+1:], " \t\r\n"))
+	if i := bytes.LastIndexByte(src[top:first], '\n'); i >= 0 {
+		if u := string(src[top+i+1 : first]); u != "" {
 			return u
 		}
 	}

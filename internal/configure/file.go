@@ -52,8 +52,26 @@ const filePerm = 0o644
 // reports. A file that does not parse, or cannot be edited safely, is
 // left untouched and the error wraps ErrParse or ErrUnsupported.
 func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
+	return apply(t, path, o, dryRun, false)
+}
+
+// ApplyRemove takes out of the engine's configuration file at path what
+// Apply installed with the same Options (see Remove), on disk as Apply
+// does: a backup of the original, an atomic replace, nothing written
+// when nothing changes or with dryRun. A missing file is left missing
+// (Changed false). A runtime of that name that rroctl did not install is
+// refused with ErrNotOurs and the file left untouched.
+func ApplyRemove(t Target, path string, o Options, dryRun bool) (*Result, error) {
+	return apply(t, path, o, dryRun, true)
+}
+
+func apply(t Target, path string, o Options, dryRun, removing bool) (*Result, error) {
 	if err := o.check(t); err != nil {
 		return nil, err
+	}
+	edit := Edit
+	if removing {
+		edit = Remove
 	}
 	res := &Result{Path: path}
 	// Edit the file a symlink points to, as an editor would: replacing
@@ -65,18 +83,22 @@ func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
 	}
 	old, err := os.ReadFile(res.Path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && removing:
+		return res, nil
 	case errors.Is(err, fs.ErrNotExist):
 		res.Created = true
 	case err != nil:
 		return nil, err
 	}
 	res.Old = old
-	res.New, err = Edit(t, res.Path, old, o)
+	res.New, err = edit(t, res.Path, old, o)
 	if err != nil {
 		return nil, err
 	}
 	res.Changed = res.Created || !bytes.Equal(res.New, old)
-	res.Warnings = warnings(t, res.Path, res.New)
+	if !removing {
+		res.Warnings = warnings(t, res.Path, res.New, o.RuntimeName)
+	}
 	if !res.Changed || dryRun {
 		return res, nil
 	}

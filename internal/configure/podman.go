@@ -20,7 +20,7 @@ func editPodman(src []byte, o Options) ([]byte, error) {
 	}
 	engine := []string{"engine"}
 	changes := []tomlChange{
-		{table: engine, key: "runtime_supports_json", value: podmanJSONRuntimes, add: o.RuntimeName},
+		{table: engine, key: "runtime_supports_json", value: podmanJSONRuntimes, add: []string{o.RuntimeName}},
 	}
 	if o.SetAsDefault {
 		changes = append(changes, tomlChange{table: engine, key: "runtime", value: o.RuntimeName})

@@ -11,13 +11,14 @@ import (
 )
 
 // tomlChange is one intended setting: table.key = value (a string or a
-// []string), or, with add set, "the string array table.key contains add"
-// (created as value plus add when the key is absent).
+// []string), or, with add set, "the string array table.key holds every
+// string of add and none of drop" (created as value plus add when the key
+// is absent).
 type tomlChange struct {
-	table []string
-	key   string
-	value any
-	add   string
+	table     []string
+	key       string
+	value     any
+	add, drop []string
 }
 
 func (c tomlChange) String() string {
@@ -45,26 +46,19 @@ func editTOML(src []byte, old map[string]any, changes []tomlChange) ([]byte, err
 			return nil, fmt.Errorf("%w: %s", ErrUnsupported, err)
 		}
 		cur, present := table[c.key]
-		if c.add != "" {
+		if c.add != nil {
 			if present {
 				list, ok := stringList(cur)
 				if !ok {
 					return nil, fmt.Errorf("%w: %s is not an array of strings", ErrUnsupported, c)
 				}
-				if slices.Contains(list, c.add) {
-					continue
+				if out, err = tomlEditList(out, c, list); err != nil {
+					return nil, fmt.Errorf("%w: cannot change %s: %v", ErrUnsupported, c, err)
 				}
-				table[c.key] = append(cur.([]any), c.add)
-				if out, err = tomlAppend(out, c.table, c.key, c.add); err != nil {
-					return nil, fmt.Errorf("%w: cannot add to %s: %v", ErrUnsupported, c, err)
-				}
+				table[c.key] = toAny(editedList(list, c.add, c.drop))
 				continue
 			}
-			base, _ := c.value.([]string)
-			if !slices.Contains(base, c.add) {
-				base = append(slices.Clone(base), c.add)
-			}
-			c.value = base
+			c.value = editedList(c.value.([]string), c.add, nil)
 		}
 		var lit string
 		var val any
@@ -341,17 +335,23 @@ func commonPrefix(a, b []string) int {
 }
 
 // insertLines inserts whole lines at pos, the start of a line or the end
-// of the text, with a blank line before them when blankBefore is set.
+// of the text, with a blank line before them when blankBefore is set and
+// pos is not the start of the text. Every insertion is one that remove
+// can take out again to give back the exact bytes: the blank line comes
+// always (not only when the text before lacks one), and a text without a
+// final newline keeps lacking one.
 func insertLines(src []byte, pos int, text string, blankBefore bool) []byte {
+	nl := newline(src)
+	if nl != "\n" {
+		text = strings.ReplaceAll(text, "\n", nl)
+	}
 	var pre string
 	if pos > 0 && src[pos-1] != '\n' {
-		pre = newline(src)
+		// Only at the end of a text without a final newline.
+		pre, text = nl, strings.TrimSuffix(text, nl)
 	}
-	if blankBefore && pos > 0 && !(bytes.HasSuffix(src[:pos], []byte("\n\n")) || bytes.HasSuffix(src[:pos], []byte("\n\r\n"))) {
-		pre += newline(src)
-	}
-	if nl := newline(src); nl != "\n" {
-		text = strings.ReplaceAll(text, "\n", nl)
+	if blankBefore && pos > 0 {
+		pre += nl
 	}
 	return splice(src, pos, pos, pre+text)
 }
@@ -372,36 +372,108 @@ func tomlAppend(src []byte, table []string, key, s string) ([]byte, error) {
 		return nil, err
 	}
 	kv := d.findKV(append(slices.Clone(table), key))
-	if kv == nil {
-		return nil, fmt.Errorf("key not found in the text")
-	}
-	elems, err := arrayElems(src, kv.valStart)
-	if err != nil {
-		return nil, err
+	if kv == nil || kv.elems == nil {
+		return nil, fmt.Errorf("not an array of strings in the text")
 	}
 	lit := tomlString(s)
-	if len(elems) == 0 {
+	if len(kv.elems) == 0 {
 		return splice(src, kv.valStart, kv.valEnd, "["+lit+"]"), nil
 	}
-	last := elems[len(elems)-1]
+	last := kv.elems[len(kv.elems)-1]
 	// A trailing comma after the last element?
-	p := &tomlScanner{src: src, pos: last.end}
-	p.skipSpace()
-	trailing := p.peek() == ','
+	after := skipTOMLSpace(src, last.end)
+	trailing := src[after] == ','
 	lineStart := bytes.LastIndexByte(src[:last.start], '\n') + 1
 	multiline := bytes.IndexByte(src[kv.valStart:last.start], '\n') >= 0
 	elemIndent := src[lineStart:last.start]
 	switch {
 	case multiline && trailing && len(bytes.TrimLeft(elemIndent, " \t")) == 0:
 		// One element a line, each with its comma: a new line alike.
-		lineEnd := bytes.IndexByte(src[p.pos:], '\n')
-		if lineEnd < 0 {
-			return nil, fmt.Errorf("unexpected end of array")
-		}
-		return insertLines(src, p.pos+lineEnd+1, string(elemIndent)+lit+",\n", false), nil
+		return insertLines(src, lineEnd(src, after), string(elemIndent)+lit+",\n", false), nil
 	case trailing:
-		return splice(src, p.pos+1, p.pos+1, " "+lit+","), nil
+		return splice(src, after+1, after+1, " "+lit+","), nil
 	default:
 		return splice(src, last.end, last.end, ", "+lit), nil
+	}
+}
+
+// editedList is list with the strings of add it lacks in place of the
+// first string of drop, or after the last element when none is there,
+// and without the other strings of drop: what tomlEditList does to the
+// text.
+func editedList(list, add, drop []string) []string {
+	missing := slices.DeleteFunc(slices.Clone(add), func(s string) bool { return slices.Contains(list, s) })
+	out := []string{}
+	for _, s := range list {
+		if !slices.Contains(drop, s) {
+			out = append(out, s)
+		} else {
+			out, missing = append(out, missing...), nil
+		}
+	}
+	return append(out, missing...)
+}
+
+// tomlEditList makes the string array c.table.c.key, now list, hold every
+// string of c.add and none of c.drop, element by element so that the
+// array keeps its layout and comments: the first dropped element gives
+// its place to the strings to add, the others are removed, and what is
+// still missing is appended.
+func tomlEditList(src []byte, c tomlChange, list []string) ([]byte, error) {
+	missing := slices.DeleteFunc(slices.Clone(c.add), func(s string) bool { return slices.Contains(list, s) })
+	path := append(slices.Clone(c.table), c.key)
+	for i := len(list) - 1; i >= 0; i-- {
+		if !slices.Contains(c.drop, list[i]) {
+			continue
+		}
+		d, err := scanTOML(src)
+		if err != nil {
+			return nil, err
+		}
+		kv := d.findKV(path)
+		if kv == nil || len(kv.elems) != len(list) {
+			return nil, fmt.Errorf("the array in the text is not the one parsed")
+		}
+		if first := slices.IndexFunc(list, func(s string) bool { return slices.Contains(c.drop, s) }); i == first && len(missing) > 0 {
+			e := kv.elems[i]
+			src = splice(src, e.start, e.end, strings.TrimSuffix(strings.TrimPrefix(tomlStrings(missing), "["), "]"))
+			missing = nil
+			continue
+		}
+		src = removeElem(src, kv, i)
+	}
+	var err error
+	for _, s := range missing {
+		if src, err = tomlAppend(src, c.table, c.key, s); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
+}
+
+// removeElem takes element i out of an array value, undoing what
+// tomlAppend did to add it: its own line when it has one, else the
+// separator before it (or after it, for the first element).
+func removeElem(src []byte, kv *tomlKV, i int) []byte {
+	e := kv.elems[i]
+	lineStart := bytes.LastIndexByte(src[:e.start], '\n') + 1
+	rest := e.end
+	for rest < len(src) && (src[rest] == ' ' || src[rest] == '\t') {
+		rest++
+	}
+	if rest < len(src) && src[rest] == ',' {
+		rest++
+	}
+	ownLine := len(bytes.Trim(src[lineStart:e.start], " \t")) == 0 && lineStart > kv.valStart &&
+		len(bytes.Trim(src[rest:lineEnd(src, rest)], " \t\r\n")) == 0
+	switch {
+	case ownLine:
+		return splice(src, lineStart, lineEnd(src, rest), "")
+	case i > 0:
+		return splice(src, kv.elems[i-1].end, e.end, "")
+	case len(kv.elems) > 1:
+		return splice(src, e.start, kv.elems[1].start, "")
+	default:
+		return splice(src, e.start, rest, "")
 	}
 }
