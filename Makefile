@@ -14,7 +14,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # deadline on a loaded machine); `make fuzz FUZZTIME=10m` locally.
 FUZZTIME ?= 20000x
 
-.PHONY: all build test unit e2e fuzz-smoke fuzz bench bench-smoke demo install clean k8s-bin k8s-test
+.PHONY: all build test unit e2e fuzz-smoke fuzz bench bench-smoke demo install image deb clean k8s-bin k8s-test
 
 all: build
 
@@ -62,6 +62,16 @@ demo: build
 install: build
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 bin/rro-runc bin/rroctl $(DESTDIR)$(BINDIR)/
+
+# The installer image (Dockerfile's, built with no engine or registry) as a
+# docker-archive: docker load / podman load / ctr image import -i.
+IMAGE ?= rro-runc/rro-runc:latest
+image: build
+	$(GO) run ./internal/imagetar/mkimage -o bin/rro-runc-image.tar -tag $(IMAGE) -version $(VERSION) bin/rro-runc bin/rroctl $(wildcard bin/rro-nri)
+
+# The Debian package: bin/rro-runc_<version>_<arch>.deb.
+deb: build
+	VERSION=$(VERSION) ./packaging/deb/build.sh
 
 clean:
 	rm -rf bin

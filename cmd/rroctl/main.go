@@ -57,6 +57,8 @@ func commands() []*cli.Command {
 		rewriteCommand(),
 		verifyCommand(),
 		configureCommand(),
+		installCommand(),
+		uninstallCommand(),
 		versionCommand(),
 	}
 }
