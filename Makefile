@@ -21,6 +21,7 @@ all: build
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o bin/rro-runc ./cmd/rro-runc
 	$(GO) build $(GOFLAGS_BUILD) -o bin/rroctl ./cmd/rroctl
+	$(GO) build $(GOFLAGS_BUILD) -o bin/rro-nri ./cmd/rro-nri
 
 # Everything: unit tests, the root-only end-to-end suites (real runc, crun,
 # containerd, CRI, Docker, Podman), bounded fuzzing and a benchmark smoke run.
@@ -61,7 +62,7 @@ demo: build
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 bin/rro-runc bin/rroctl $(DESTDIR)$(BINDIR)/
+	install -m 0755 bin/rro-runc bin/rroctl bin/rro-nri $(DESTDIR)$(BINDIR)/
 
 # The installer image (Dockerfile's, built with no engine or registry) as a
 # docker-archive: docker load / podman load / ctr image import -i.

@@ -56,6 +56,7 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		checkRuncView(t, data, p)
+		checkSameDecisions(t, data, opts, support)
 		res, err := p.Apply(support)
 		if !bytes.Equal(data, orig) {
 			t.Fatal("the input was modified")

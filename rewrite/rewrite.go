@@ -2,9 +2,19 @@
 // config.json into recursively read-only ones (the mount option "rro").
 //
 // It is pure: bytes and decisions in, bytes and decisions out, no I/O, so
-// the wrapper, rroctl and the fuzzer all run the same code. Analyze reads
-// a config and classifies its mounts; Plan.Apply takes what the caller
-// learnt about kernel and runtime support and produces the new bytes.
+// the wrapper, rroctl, an NRI plugin and the fuzzer all run the same code.
+//
+// Two ways in, one set of rules:
+//   - Analyze reads config.json bytes and classifies its mounts;
+//     Plan.Apply takes what the caller learnt about kernel and runtime
+//     support, decides, and produces the new bytes.
+//   - AnalyzeMounts takes mounts and annotations a caller already decoded
+//     (an NRI plugin's CreateContainer request); Plan.Decide returns the
+//     decisions alone: per mount the Action, the options After, the
+//     Reason, and the refusal error exactly as Apply returns it.
+//
+// Apply is Decide followed by building the edits, so both ways decide
+// identically; the fuzz test checks it on every input.
 //
 // Guarantees:
 //   - Lossless: only the options arrays of rewritten mounts and the
@@ -123,6 +133,10 @@ type Decision struct {
 	// (runc then uses its default, rslave).
 	Propagation string `json:"propagation,omitempty"`
 
+	// recursivePropagation is the last recursive propagation option, the
+	// one the submounts of an rbind end up with; "" when none is given.
+	recursivePropagation string
+
 	candidate bool
 	bind      bool // bind or rbind among the options
 	readOnly  bool // the last of ro and rw is ro
@@ -148,8 +162,8 @@ type Plan struct {
 	// container's org.rro-runc.exclude annotation.
 	Exclude []string
 	// Mounts has one Decision per mounts[] entry, in order. Its Actions
-	// are preliminary (all Unchanged) until Apply, which fills them in
-	// place and returns the same slice as Result.Mounts.
+	// are preliminary (all Unchanged) until Decide (or Apply), which fills
+	// them in place and returns the same slice as Outcome.Mounts.
 	Mounts []Decision
 
 	config []byte
@@ -171,16 +185,13 @@ type Plan struct {
 	annotations *span
 }
 
-// Result is the outcome of Apply.
+// Result is the outcome of Apply: the decisions and the new bytes.
 type Result struct {
+	Outcome
 	// Config is the new config.json, or the input slice itself when
 	// nothing changed.
 	Config  []byte
 	Changed bool
-	Policy  Policy
-	Mounts  []Decision
-	// Applied lists the destinations made rro, in mounts[] order.
-	Applied []string
 }
 
 // Analyze reads config and decides, for every mount, whether it is a
@@ -492,7 +503,9 @@ func (d *Decision) where() string {
 // parseMountOptions does: "bind" sets MS_BIND and "rbind" MS_BIND|MS_REC,
 // and neither clears a flag, so a mount is recursive when any option is
 // rbind; "ro" sets and "rw" clears MS_RDONLY, so the last of them wins;
-// the last propagation option is the one that ends up applied.
+// propagation options are applied one after the other (mountPropagate),
+// so the last one decides the top mount and the last recursive one what
+// the copied submounts keep.
 func (d *Decision) classify(exclude [][2]string) {
 	var bind, recursive, readOnly bool
 	var recursiveMode string
@@ -508,7 +521,10 @@ func (d *Decision) classify(exclude [][2]string) {
 			readOnly = false
 		case "rro", "rrw":
 			recursiveMode = o
-		case "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
+		case "rprivate", "rslave", "rshared", "runbindable":
+			d.recursivePropagation = o
+			d.Propagation = o
+		case "private", "slave", "shared", "unbindable":
 			d.Propagation = o
 		}
 	}
@@ -564,105 +580,51 @@ func (p *Plan) NeedsSupport() bool {
 	return slices.ContainsFunc(p.Mounts, func(d Decision) bool { return d.candidate })
 }
 
-// Apply decides every candidate under the effective policy and s, and
-// builds the new config.json. On error the Result still carries the
-// decisions, with Refused on the mounts that caused it, and the input
-// config unchanged.
-//
-// The decisions are made in place: Result.Mounts is Plan.Mounts, not a
-// copy, because copying 10,000 decisions costs a quarter of the whole
-// rewrite. Apply may be called again, with other support; each call
-// starts from the analysed state and overwrites the previous outcome.
+// Apply decides every candidate under the effective policy and s (see
+// Decide), and builds the new config.json. On error the Result still
+// carries the decisions, with Refused on the mounts that caused it, and
+// the input config unchanged.
 func (p *Plan) Apply(s Support) (*Result, error) {
-	for i := range p.Mounts {
-		if d := &p.Mounts[i]; d.candidate {
-			d.Action, d.After, d.Reason = Unchanged, d.Before, reasonCandidate
-		}
+	if p.config == nil {
+		return nil, fmt.Errorf("%w: Apply needs config.json bytes; a plan made by AnalyzeMounts has only decisions (use Decide)", ErrInvalidConfig)
 	}
-	res := &Result{Config: p.config, Policy: p.Policy, Mounts: p.Mounts}
-	reason := s.Reason
-	if reason == "" && !s.Supported {
-		reason = "kernel and runtime support for rro unknown"
+	o, err := p.Decide(s)
+	res := &Result{Outcome: *o, Config: p.config}
+	if err != nil || len(o.Applied) == 0 {
+		return res, err
 	}
-	strict := p.Policy == Enabled && p.opts.Propagation == Strict
-	var unsupported, badPropagation []string
-	// Sized up front: with 10,000 mounts, growing these by append costs
-	// more than filling them.
-	var edits []edit
-	var after []string
-	if p.Policy != Disabled && s.Supported {
-		n, size := 0, 0
-		for i := range p.Mounts {
-			if p.Mounts[i].candidate {
-				n++
-				size += len(p.Mounts[i].Before) + len(addRROPrivate)
-			}
-		}
-		if n > 0 {
-			edits = make([]edit, 0, n+1)
-			res.Applied = make([]string, 0, n)
-			after = make([]string, 0, size)
-		}
-	}
-	for i := range res.Mounts {
-		d := &res.Mounts[i]
-		if !d.candidate {
-			continue
-		}
-		switch {
-		case p.Policy == Disabled:
-			d.Reason = "policy Disabled (from " + p.PolicyFrom + ")"
-			continue
-		case !s.Supported && p.Policy == Enabled:
-			d.Action, d.Reason = Refused, reason
-			unsupported = append(unsupported, d.where())
-			continue
-		case !s.Supported:
-			d.Reason = reason
-			continue
-		}
-		add, text, why := addRRO, insRRO, "added rro"
-		switch d.Propagation {
-		case "private", "rprivate", "unbindable", "runbindable":
-			// Nothing can propagate in: rro holds for the container's life.
-		case "":
-			if strict {
-				// runc's default is rslave: a host mount appearing later
-				// under the source would propagate in writable.
-				add, text, why = addRROPrivate, insRROPrivate, "added rro,rprivate: runc's default propagation is rslave"
-			}
-		default: // slave, rslave, shared, rshared
-			if strict {
-				d.Action = Refused
-				d.Reason = "propagation " + d.Propagation + ": a host mount appearing later would arrive writable"
-				badPropagation = append(badPropagation, d.where()+" has propagation "+d.Propagation)
-				continue
-			}
-		}
-		first := len(after)
-		after = append(append(after, d.Before...), add...)
-		d.After = after[first:len(after):len(after)]
-		d.Action, d.Reason = Rewritten, why
-		res.Applied = append(res.Applied, d.Destination)
-		edits = append(edits, insert(d.insertAt, text))
-	}
-	if len(unsupported) > 0 {
-		res.Applied = nil
-		return res, fmt.Errorf("%w: policy %s (from %s) needs rro, but %s; refusing to start with %s not recursively read-only",
-			ErrUnsupported, p.Policy, p.PolicyFrom, reason, joinMounts(unsupported))
-	}
-	if len(badPropagation) > 0 {
-		res.Applied = nil
-		return res, fmt.Errorf("%w: policy %s (from %s): %s: a host mount appearing later under it would arrive writable; use rprivate, or set propagation = \"lenient\"",
-			ErrPropagation, p.Policy, p.PolicyFrom, strings.Join(badPropagation, ", "))
-	}
-	if len(edits) == 0 {
-		return res, nil
-	}
-	edits = append(edits, p.annotationEdit(strings.Join(res.Applied, ",")))
-	slices.SortStableFunc(edits, func(a, b edit) int { return a.at.start - b.at.start })
-	res.Config, res.Changed = splice(p.config, edits), true
+	res.Config, res.Changed = p.build(o), true
 	return res, nil
+}
+
+// build returns the config with the options each rewritten mount gained
+// appended to its options array, and the applied annotation set.
+func (p *Plan) build(o *Outcome) []byte {
+	edits := make([]edit, 0, len(o.Applied)+1)
+	for i := range o.Mounts {
+		if d := &o.Mounts[i]; d.Action == Rewritten {
+			edits = append(edits, insert(d.insertAt, appendedText(d.After[len(d.Before):])))
+		}
+	}
+	edits = append(edits, p.annotationEdit(strings.Join(o.Applied, ",")))
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.at.start - b.at.start })
+	return splice(p.config, edits)
+}
+
+// appendedText is the JSON text that appends options after the last
+// existing element of an options array.
+func appendedText(add []string) []byte {
+	switch {
+	case slices.Equal(add, addRRO):
+		return insRRO
+	case slices.Equal(add, addRROPrivate):
+		return insRROPrivate
+	}
+	var b []byte
+	for _, o := range add {
+		b = append(append(b, ','), marshalString(o)...)
+	}
+	return b
 }
 
 func joinMounts(list []string) string {

@@ -190,7 +190,8 @@ func TestPropagation(t *testing.T) {
 					var wantErr error
 					switch {
 					case pol == Disabled:
-					case prop == "" && strict:
+					case (prop == "" || prop == "private" || prop == "unbindable") && strict:
+						// private and unbindable act on the top mount only.
 						want = append(slices.Clone(before), "rro", "rprivate")
 					case strings.Contains(prop, "slave") || strings.Contains(prop, "shared"):
 						if strict {
@@ -701,6 +702,73 @@ func TestExportedRules(t *testing.T) {
 	} {
 		if got := ExcludedBy(tc.dest, DefaultExclude); got != tc.want {
 			t.Errorf("ExcludedBy(%q) = %q, want %q", tc.dest, got, tc.want)
+		}
+	}
+}
+
+// TestPropagationSequences runs every sequence of up to three propagation
+// options under Enabled and strict propagation, against a model of what
+// runc 1.1 does with them: it applies each in order to the new mount,
+// a recursive one to the top and the copied submounts, a plain one to
+// the top only, starting from runc's default root propagation, rslave.
+// rro holds for the container's life only when neither the top nor a
+// submount is a slave or shared. The rewrite must keep only a sequence
+// that is safe and ends with a recursive option, refuse one whose unsafe
+// state the client asked for, and append rprivate otherwise.
+func TestPropagationSequences(t *testing.T) {
+	all := []string{"private", "rprivate", "unbindable", "runbindable", "slave", "rslave", "shared", "rshared"}
+	var seqs [][]string
+	var grow func(seq []string)
+	grow = func(seq []string) {
+		seqs = append(seqs, seq)
+		if len(seq) < 3 {
+			for _, o := range all {
+				grow(append(slices.Clone(seq), o))
+			}
+		}
+	}
+	grow(nil)
+	safe := func(state string) bool { return state == "private" || state == "unbindable" }
+	for _, seq := range seqs {
+		top, sub := "slave", "slave"
+		topAsked, subAsked := false, false
+		for _, o := range seq {
+			kind := strings.TrimPrefix(o, "r")
+			if o == "rprivate" || o == "rslave" || o == "rshared" || o == "runbindable" {
+				sub, subAsked = kind, true
+			} else {
+				kind = o
+			}
+			top, topAsked = kind, true
+		}
+		before := append([]string{"rbind", "ro"}, seq...)
+		var want string
+		switch {
+		case safe(top) && safe(sub) && len(seq) > 0 && slices.Contains([]string{"rprivate", "runbindable"}, seq[len(seq)-1]):
+			want = "keep"
+		case !safe(top) && topAsked || !safe(sub) && subAsked:
+			want = "refuse"
+		default:
+			want = "rprivate"
+		}
+		opts := Options{Policy: Enabled, Propagation: Strict}
+		res, err := mustAnalyze(t, config("", mount("/data", before...)), opts).Apply(supported)
+		d := res.Mounts[0]
+		var got string
+		switch {
+		case errors.Is(err, ErrPropagation) && d.Action == Refused:
+			got = "refuse"
+		case err != nil:
+			t.Fatalf("%q: %v", seq, err)
+		case slices.Equal(d.After, append(slices.Clone(before), "rro")):
+			got = "keep"
+		case slices.Equal(d.After, append(slices.Clone(before), "rro", "rprivate")):
+			got = "rprivate"
+		default:
+			t.Fatalf("%q: After %q", seq, d.After)
+		}
+		if got != want {
+			t.Errorf("options %q: %s (%s), want %s", before, got, d.Reason, want)
 		}
 	}
 }
