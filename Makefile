@@ -14,7 +14,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # deadline on a loaded machine); `make fuzz FUZZTIME=10m` locally.
 FUZZTIME ?= 20000x
 
-.PHONY: all build setup test unit e2e fuzz-smoke fuzz bench bench-smoke demo install image deb clean
+.PHONY: all build setup test unit e2e fuzz-smoke fuzz bench bench-smoke demo install image deb clean k8s-bin k8s-test
 
 all: build
 
@@ -27,13 +27,24 @@ build:
 # containerd, CRI, Docker, Podman), bounded fuzzing and a benchmark smoke run.
 # setup installs what the suites drive (idempotent, seconds when all is there),
 # so `make test` alone passes on a fresh machine.
-test: setup build unit fuzz-smoke bench-smoke
+test: setup build k8s-bin unit fuzz-smoke bench-smoke
 
 # As root: apt packages and the Go-built clients (e2e/setup.sh). Not root:
 # nothing to install with, and the root-only suites skip (they fail under CI=true).
 setup:
 	@if [ "$$(id -u)" = 0 ]; then ./e2e/setup.sh; \
 	else echo "make setup: not root, installing nothing; the end-to-end suites need root (sudo make test)" >&2; fi
+
+# Kubernetes v1.34.4 and etcd built from the Go module proxy into
+# .cache/k8s-v1.34.4/bin (minutes the first time, reused after), before
+# `unit` runs e2e/k8s with the rest of ./...: the build stays out of the
+# test timeout.
+k8s-bin:
+	./e2e/k8s/build.sh
+
+# Only the single-node Kubernetes suite (root).
+k8s-test: build k8s-bin
+	$(GO) test -count=1 -timeout 30m -v ./e2e/k8s/
 
 unit:
 	$(GO) vet ./...
