@@ -9,10 +9,13 @@ import (
 )
 
 // The CRI plugin's name, and so the tables a runtime handler lives in,
-// changed with containerd 2.0's config version 3.
+// changed with containerd 2.0's config version 3. Version 4 (containerd
+// 2.3 and later; what 2.4's `containerd config default` prints) moved
+// server settings into plugins and left the CRI tables where they were.
 var criPlugin = map[int64]string{
-	2: "io.containerd.grpc.v1.cri",    // containerd 1.x
-	3: "io.containerd.cri.v1.runtime", // containerd 2.x
+	2: "io.containerd.grpc.v1.cri",    // containerd 1.3 and later
+	3: "io.containerd.cri.v1.runtime", // containerd 2.0 and later
+	4: "io.containerd.cri.v1.runtime", // containerd 2.3 and later
 }
 
 // editContainerd adds the runtime handler:
@@ -38,7 +41,7 @@ func editContainerd(src []byte, o Options) ([]byte, error) {
 	default:
 		n, isInt := v.(int64)
 		if _, known := criPlugin[n]; !isInt || !known {
-			return nil, fmt.Errorf("%w: config version %v: rroctl edits version 2 (containerd 1.x) and 3 (containerd 2.x)", ErrUnsupported, v)
+			return nil, fmt.Errorf("%w: config version %v: rroctl edits versions 2 (containerd 1.x), 3 and 4 (containerd 2.x)", ErrUnsupported, v)
 		}
 		version = n
 	}

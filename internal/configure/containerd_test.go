@@ -140,6 +140,9 @@ func TestContainerd(t *testing.T) {
 					t.Errorf("version 3 file got the version 2 plugin name:\n%s", out)
 				}
 			}},
+		{name: "config version 4 (containerd 2.3 and later)", o: opts(), cri: cri3,
+			in:   "version = 4\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n",
+			keep: []string{"  runtime_type = 'io.containerd.runc.v2'"}},
 		{name: "tables written as dotted keys", o: opts(), cri: cri2,
 			in: "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes.rro.runtime_type = \"io.containerd.runc.v2\"\n",
 			also: func(t *testing.T, m map[string]any, out string) {
@@ -240,7 +243,7 @@ func TestContainerdRefused(t *testing.T) {
 		{"version 1 (no version key)", "[plugins.cri]\n  sandbox_image = \"x\"\n", opts(), ErrUnsupported},
 		{"version 1", "version = 1\n", opts(), ErrUnsupported},
 		{"version as a string", "version = \"2\"\n", opts(), ErrUnsupported},
-		{"unknown version", "version = 4\n", opts(), ErrUnsupported},
+		{"unknown version", "version = 5\n", opts(), ErrUnsupported},
 		{"options as an inline table", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.rro]\noptions = { BinaryName = \"/x\" }\n", opts(), ErrUnsupported},
 		{"runtimes not a table", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes = 5\n", opts(), ErrUnsupported},
 		{"pod_annotations not strings", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.rro]\npod_annotations = [1]\n", opts(), ErrUnsupported},

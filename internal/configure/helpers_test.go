@@ -86,7 +86,7 @@ func removeMayDiffer(tg Target, in []byte, o Options) bool {
 		if m, err = parseJSON(in); err != nil || len(m) == 0 {
 			return err == nil // {} written some other way
 		}
-		if o.SetAsDefault && m["default-runtime"] != nil {
+		if setsDefault(m["default-runtime"], o) {
 			return true
 		}
 		return hasEmptyTable(m)
@@ -98,12 +98,12 @@ func removeMayDiffer(tg Target, in []byte, o Options) bool {
 	case Containerd:
 		version, _ := m["version"].(int64)
 		if len(m) == 1 && m["version"] != nil ||
-			o.SetAsDefault && get(m, "plugins", criPlugin[version], "containerd", "default_runtime_name") != nil {
+			setsDefault(get(m, "plugins", criPlugin[version], "containerd", "default_runtime_name"), o) {
 			return true
 		}
 	case Podman:
 		list, _ := stringList(get(m, "engine", "runtime_supports_json"))
-		if o.SetAsDefault && get(m, "engine", "runtime") != nil || slices.Equal(list, podmanJSONRuntimes) {
+		if setsDefault(get(m, "engine", "runtime"), o) || slices.Equal(list, podmanJSONRuntimes) {
 			return true
 		}
 	}
@@ -118,6 +118,12 @@ func removeMayDiffer(tg Target, in []byte, o Options) bool {
 		}
 	}
 	return false
+}
+
+// setsDefault: Remove takes out a default naming the runtime, and Edit
+// with SetAsDefault replaces the default there was.
+func setsDefault(def any, o Options) bool {
+	return def == o.RuntimeName || o.SetAsDefault && def != nil
 }
 
 // hasEmptyTable reports a table (object) that holds nothing, below the top.
