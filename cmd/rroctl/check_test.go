@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,65 +193,4 @@ func runAppStdin(t *testing.T, input string, args ...string) (stdout, stderr str
 	os.Stdin = f
 	defer func() { os.Stdin = saved }()
 	return runApp(t, args...)
-}
-
-// TestDocsExamples runs again the examples of docs/rroctl.md that do not
-// depend on this machine's kernel, runtimes or containers, on the same
-// bundle, so the documented output cannot drift from the tool's.
-func TestDocsExamples(t *testing.T) {
-	isolate(t)
-	doc, err := os.ReadFile("../../docs/rroctl.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The documented bundle; its paths need not exist for check and rewrite.
-	const config = `{
-  "ociVersion": "1.0.2",
-  "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["/bin/sleep", "600"], "env": ["PATH=/bin"]},
-  "root": {"path": "/tmp/rroctl-doc/rootfs", "readonly": true},
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-    {"destination": "/vol", "type": "bind", "source": "/tmp/rroctl-doc/vol", "options": ["rbind", "ro"]}
-  ],
-  "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]}
-}
-`
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "plain"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"plain/config.json", "config.json"} {
-		if err := os.WriteFile(filepath.Join(dir, p), []byte(config), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Chdir(dir)
-
-	for _, tc := range []struct {
-		command string
-		args    []string // what runs: the command, without a probe
-	}{
-		{"rroctl check --policy Disabled plain", nil},
-		{"rroctl check --format json --policy Disabled plain", nil},
-		{"rroctl rewrite --policy Enabled config.json", []string{"rewrite", "--assume-supported", "--policy", "Enabled", "config.json"}},
-	} {
-		t.Run(tc.command, func(t *testing.T) {
-			// The example: "$ command\n" up to "[exit N]\n".
-			_, rest, ok := strings.Cut(string(doc), "$ "+tc.command+"\n")
-			if !ok {
-				t.Fatalf("docs/rroctl.md has no example of %q", tc.command)
-			}
-			shown, _, _ := strings.Cut(rest, "\n```")
-			args := tc.args
-			if args == nil {
-				args = strings.Fields(tc.command)[1:]
-			}
-			stdout, stderr, code := runApp(t, args...)
-			// stdout comes first in the example; stderr follows it.
-			if !strings.HasPrefix(shown, stdout) || !strings.HasSuffix(shown, fmt.Sprintf("[exit %d]", code)) {
-				t.Errorf("docs/rroctl.md shows:\n%s\nrroctl now prints (exit %d):\n%s%s", shown, code, stdout, stderr)
-			}
-		})
-	}
 }

@@ -3,39 +3,20 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/rro-runc/rro-runc/internal/configure"
 )
 
-// runApp runs rroctl in-process and returns its outputs and exit status.
+// runApp runs rroctl in-process, as main does, and returns everything a
+// user sees: its outputs and exit status.
 func runApp(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	app := &cli.App{
-		Name:           "rroctl",
-		Commands:       commands(),
-		Writer:         &out,
-		ErrWriter:      &errb,
-		ExitErrHandler: func(*cli.Context, error) {},
-	}
-	err := app.Run(append([]string{"rroctl"}, args...))
-	var coder cli.ExitCoder
-	switch {
-	case err == nil:
-	case errors.As(err, &coder):
-		code = coder.ExitCode()
-		errb.WriteString(err.Error())
-	default:
-		code = exitInput
-		errb.WriteString(err.Error())
-	}
+	code = run(append([]string{"rroctl"}, args...), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -225,7 +206,7 @@ func TestConfigureRemove(t *testing.T) {
 	}
 	before, _ := os.ReadFile(path)
 	stdout, stderr, code = runApp(t, "configure", "containerd", "--config", path, "--binary", "/usr/bin/other", "--remove")
-	want := "configure containerd: " + path + ": not installed by rroctl: runtime handler plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.rro runs /opt/rro/rro-runc, not /usr/bin/other (give that binary if rroctl installed it) (file left untouched)"
+	want := "rroctl: configure containerd: " + path + ": not installed by rroctl: runtime handler plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.rro runs /opt/rro/rro-runc, not /usr/bin/other (give that binary if rroctl installed it) (file left untouched)\n"
 	if code != exitInput || stdout != "" || stderr != want {
 		t.Errorf("foreign handler: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stderr:\n%s", code, stdout, stderr, want)
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -28,26 +29,37 @@ const (
 )
 
 func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is rroctl: it runs the command args names, writes to stdout and
+// stderr, and returns the exit status. The tests run it as users do, so
+// what they compare is everything a user sees.
+func run(args []string, stdout, stderr io.Writer) int {
+	code := 0
 	app := &cli.App{
 		Name:                 "rroctl",
 		Usage:                "probe, check, rewrite, verify and configure recursive read-only mounts for rro-runc",
 		Version:              version,
 		EnableBashCompletion: true,
 		Commands:             commands(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(os.Stderr, "rroctl: unknown command %q (see rroctl --help)\n", name)
-			os.Exit(exitInput)
+			fmt.Fprintf(stderr, "rroctl: unknown command %q (see rroctl --help)\n", name)
+			code = exitInput
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "rroctl:", err)
+	if err := app.Run(args); err != nil {
+		fmt.Fprintln(stderr, "rroctl:", err)
 		var coder cli.ExitCoder
 		if errors.As(err, &coder) {
-			os.Exit(coder.ExitCode())
+			return coder.ExitCode()
 		}
-		os.Exit(exitInput)
+		return exitInput
 	}
+	return code
 }
 
 func commands() []*cli.Command {

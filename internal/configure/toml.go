@@ -377,7 +377,9 @@ func tomlAppend(src []byte, table []string, key, s string) ([]byte, error) {
 	}
 	lit := tomlString(s)
 	if len(kv.elems) == 0 {
-		return splice(src, kv.valStart, kv.valEnd, "["+lit+"]"), nil
+		// Right after '[', keeping what the array held (blanks,
+		// comments), so that removing the element gives it back.
+		return splice(src, kv.valStart+1, kv.valStart+1, lit), nil
 	}
 	last := kv.elems[len(kv.elems)-1]
 	// A trailing comma after the last element?
@@ -473,7 +475,9 @@ func removeElem(src []byte, kv *tomlKV, i int) []byte {
 		return splice(src, kv.elems[i-1].end, e.end, "")
 	case len(kv.elems) > 1:
 		return splice(src, e.start, kv.elems[1].start, "")
-	default:
+	case src[rest-1] == ',':
 		return splice(src, e.start, rest, "")
+	default:
+		return splice(src, e.start, e.end, "")
 	}
 }
