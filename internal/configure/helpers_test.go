@@ -103,7 +103,7 @@ func removeMayDiffer(tg Target, in []byte, o Options) bool {
 		}
 	case Podman:
 		list, _ := stringList(get(m, "engine", "runtime_supports_json"))
-		if setsDefault(get(m, "engine", "runtime"), o) || slices.Equal(list, podmanJSONRuntimes) {
+		if setsDefault(get(m, "engine", "runtime"), o) || slices.Equal(list, podmanJSONRuntimes) || slices.Contains(list, o.RuntimeName) {
 			return true
 		}
 	}

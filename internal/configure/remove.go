@@ -46,7 +46,9 @@ var ErrNotOurs = errors.New("not installed by rroctl")
 //     daemon.json that is just {}, become empty files (an empty file, or
 //     none, is where Edit writes them);
 //   - a default that Edit replaced (--set-as-default over another
-//     default) is taken out, so the engine's own default applies;
+//     default) is taken out, so the engine's own default applies; so is
+//     a default, or a runtime_supports_json entry, that named the
+//     runtime before Edit installed it;
 //   - a runtime_supports_json that was ["crun", "runc"] on one line goes
 //     with the runtime.
 //
