@@ -123,39 +123,32 @@ func runConfigure(c *cli.Context, t configure.Target) error {
 		return cli.Exit(fmt.Sprintf("configure %s: %v", t, err), exitFinding)
 	}
 	what := fmt.Sprintf("runtime %q", o.RuntimeName)
-	out := c.App.Writer
+	// What happened, in the words of configure or of --remove.
+	unchanged, would, done := "already configured", "would configure", "configured"
 	if remove {
-		switch {
-		case !res.Changed:
-			fmt.Fprintf(out, "%s: no change: %s %s is not configured\n", res.Path, t, what)
-		case dryRun:
-			fmt.Fprint(out, res.Diff())
-			fmt.Fprintf(out, "%s: would remove %s %s (dry run: nothing written)\n", res.Path, t, what)
-		default:
-			fmt.Fprintf(out, "%s: removed %s %s (backup %s)\n", res.Path, t, what, res.Backup)
-			fmt.Fprintf(c.App.ErrWriter, "rroctl: %s\n", applyHint[t])
+		unchanged, would, done = "is not configured", "would remove", "removed"
+	} else {
+		warnBinary(c, t, o)
+		for _, w := range res.Warnings {
+			fmt.Fprintf(c.App.ErrWriter, "rroctl: warning: %s\n", w)
 		}
-		return nil
+		if o.SetAsDefault {
+			what += " (default)"
+		}
 	}
-	warnBinary(c, t, o)
-	for _, w := range res.Warnings {
-		fmt.Fprintf(c.App.ErrWriter, "rroctl: warning: %s\n", w)
-	}
-	if o.SetAsDefault {
-		what += " (default)"
-	}
+	out := c.App.Writer
 	switch {
 	case !res.Changed:
-		fmt.Fprintf(out, "%s: no change: %s %s already configured\n", res.Path, t, what)
+		fmt.Fprintf(out, "%s: no change: %s %s %s\n", res.Path, t, what, unchanged)
 	case dryRun:
 		fmt.Fprint(out, res.Diff())
-		fmt.Fprintf(out, "%s: would configure %s %s (dry run: nothing written)\n", res.Path, t, what)
+		fmt.Fprintf(out, "%s: %s %s %s (dry run: nothing written)\n", res.Path, would, t, what)
 	default:
 		note := "created"
 		if res.Backup != "" {
 			note = "backup " + res.Backup
 		}
-		fmt.Fprintf(out, "%s: configured %s %s (%s)\n", res.Path, t, what, note)
+		fmt.Fprintf(out, "%s: %s %s %s (%s)\n", res.Path, done, t, what, note)
 		fmt.Fprintf(c.App.ErrWriter, "rroctl: %s\n", applyHint[t])
 	}
 	return nil

@@ -141,24 +141,21 @@ func (o *Options) check(t Target) error {
 // src may be empty (a new file). It returns src itself when nothing needs
 // to change. name is the file's name, for error messages.
 func Edit(t Target, name string, src []byte, o Options) ([]byte, error) {
+	return dispatch(t, name, src, o, map[Target]func([]byte, Options) ([]byte, error){
+		Containerd: editContainerd, Docker: editDocker, Podman: editPodman,
+	})
+}
+
+// dispatch checks o and runs the target's function on src; its errors
+// name the file.
+func dispatch(t Target, name string, src []byte, o Options, fns map[Target]func([]byte, Options) ([]byte, error)) ([]byte, error) {
+	if _, err := ParseTarget(string(t)); err != nil {
+		return nil, err
+	}
 	if err := o.check(t); err != nil {
 		return nil, err
 	}
-	var (
-		out []byte
-		err error
-	)
-	switch t {
-	case Containerd:
-		out, err = editContainerd(src, o)
-	case Docker:
-		out, err = editDocker(src, o)
-	case Podman:
-		out, err = editPodman(src, o)
-	default:
-		_, err = ParseTarget(string(t))
-		return nil, err
-	}
+	out, err := fns[t](src, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -55,28 +55,9 @@ var ErrNotOurs = errors.New("not installed by rroctl")
 // The result is checked as Edit's is: it must parse to the original
 // without exactly those settings, or Remove fails with ErrUnsupported.
 func Remove(t Target, name string, src []byte, o Options) ([]byte, error) {
-	if err := o.check(t); err != nil {
-		return nil, err
-	}
-	var (
-		out []byte
-		err error
-	)
-	switch t {
-	case Containerd:
-		out, err = removeContainerd(src, o)
-	case Docker:
-		out, err = removeDocker(src, o)
-	case Podman:
-		out, err = removePodman(src, o)
-	default:
-		_, err = ParseTarget(string(t))
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return out, nil
+	return dispatch(t, name, src, o, map[Target]func([]byte, Options) ([]byte, error){
+		Containerd: removeContainerd, Docker: removeDocker, Podman: removePodman,
+	})
 }
 
 func notOurs(format string, args ...any) error {
