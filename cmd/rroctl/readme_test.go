@@ -13,7 +13,8 @@ import (
 
 // TestReadmeSnippets regenerates every configuration snippet of README.md
 // with `rroctl configure` on an empty file, so the install instructions
-// cannot drift from what the tool (and the e2e suites) really write.
+// cannot drift from what the tool (and the e2e suites) really write; and
+// `--remove` empties the file again.
 func TestReadmeSnippets(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -40,6 +41,13 @@ func TestReadmeSnippets(t *testing.T) {
 			want := "<!-- snippet: " + tc.engine + " -->\n```" + tc.fence + "\n" + string(written) + "```\n"
 			if !strings.Contains(string(readme), want) {
 				t.Errorf("README.md does not show what rroctl configure %s writes; it should contain:\n%s", tc.engine, want)
+			}
+			// And --remove takes all of it out again.
+			if _, stderr, code := runApp(t, append(args, "--remove")...); code != 0 {
+				t.Fatalf("rroctl %s --remove: exit %d: %s", strings.Join(args, " "), code, stderr)
+			}
+			if left, _ := os.ReadFile(path); len(left) != 0 {
+				t.Errorf("--remove left:\n%s", left)
 			}
 		})
 	}

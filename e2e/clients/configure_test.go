@@ -135,3 +135,55 @@ func testConfigureAnnotations(t *testing.T, server string) {
 		t.Errorf("--remove did not give back the config:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 }
+
+// TestConfigureDocker: dockerd 20.10 runs with the runtime `rroctl
+// configure docker --set-as-default` writes into a daemon.json that has
+// settings of its own, and after `--remove` the file is byte for byte the
+// original, which a dockerd reads with no trace of rro-runc. Run it under
+// flock /tmp/rro-docker.lock (it starts dockerd).
+func TestConfigureDocker(t *testing.T) {
+	fixture.RequireRoot(t)
+	rro := fixture.RroRunc(t)
+	d := fixture.NewDocker(t)
+	orig := "{\n    \"log-level\": \"warn\",\n    \"shutdown-timeout\": 20\n}\n"
+	if err := os.WriteFile(d.Config, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	configure(t, "docker", d.Config, rro, "--set-as-default", "--policy", "IfPossible")
+	d.Start(t)
+	type runtime struct {
+		Path string   `json:"path"`
+		Args []string `json:"runtimeArgs"`
+	}
+	info := func(d *fixture.Docker) (def string, runtimes map[string]runtime) {
+		t.Helper()
+		def = strings.TrimSpace(ok(t)(d.Docker("info", "--format", "{{.DefaultRuntime}}")))
+		out := ok(t)(d.Docker("info", "--format", "{{json .Runtimes}}"))
+		if err := json.Unmarshal([]byte(out), &runtimes); err != nil {
+			t.Fatalf("docker info: %v\n%s", err, out)
+		}
+		return def, runtimes
+	}
+	def, runtimes := info(d)
+	if rt := runtimes["rro"]; def != "rro" || rt.Path != rro || strings.Join(rt.Args, " ") != "--rro-policy=IfPossible" {
+		t.Errorf("dockerd reads default %q, runtimes %+v", def, runtimes)
+	}
+
+	rroctl := fixture.Rroctl(t)
+	out, err := exec.Command(rroctl, "configure", "docker", "--config", d.Config, "--binary", rro, "--remove").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rroctl configure docker --remove: %v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(d.Config)
+	if string(after) != orig {
+		t.Fatalf("--remove did not give back daemon.json:\n--- before\n%s\n--- after\n%s", orig, after)
+	}
+	d2 := fixture.NewDocker(t)
+	if err := os.WriteFile(d2.Config, after, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d2.Start(t)
+	if def, runtimes := info(d2); def != "runc" || runtimes["rro"].Path != "" {
+		t.Errorf("after --remove dockerd reads default %q, runtimes %+v", def, runtimes)
+	}
+}

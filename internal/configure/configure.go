@@ -1,23 +1,32 @@
 // Package configure installs rro-runc as a runtime of a container engine
 // by editing the engine's own configuration file: containerd's
 // config.toml (a CRI runtime handler), Docker's daemon.json (a runtime)
-// and Podman's containers.conf (an OCI runtime that gets --log).
+// and Podman's containers.conf (an OCI runtime that gets --log); and
+// takes it out again (Remove).
 //
 // Guarantees:
 //   - Lossless: the file is edited as text. Only the values rroctl sets
 //     change; every other setting, comment, blank line, key order and
-//     quoting style stays as the user wrote it. TOML and JSON parsers are
-//     used to read what is already set and to check the result, never to
-//     write the file.
-//   - Checked: after editing, the result is parsed again and must equal
-//     the parsed original with exactly the intended settings applied. A
-//     layout that cannot be edited that way (say, a table written inline)
-//     is refused with ErrUnsupported instead of being corrupted.
+//     quoting style stays as the user wrote it. Parsers locate what to
+//     change (go-toml/v2's byte-range parser for TOML, encoding/json's
+//     decoder offsets for daemon.json) and read what is set, never write
+//     the file.
+//   - Checked: after editing, the result is parsed again (BurntSushi/toml,
+//     encoding/json) and must equal the parsed original with exactly the
+//     intended settings applied. A layout that cannot be edited that way
+//     (say, a table written inline) is refused with ErrUnsupported
+//     instead of being corrupted.
 //   - Idempotent: when everything is already set, Edit returns its input
-//     unchanged, byte for byte, and Apply writes nothing.
-//   - Safe on disk (Apply): a file that does not parse is refused with
-//     ErrParse and left untouched; a changed file is replaced atomically,
-//     after a backup of the original is made beside it.
+//     unchanged, byte for byte, and Apply writes nothing; so do Remove
+//     and ApplyRemove when nothing is installed.
+//   - Reversible: Remove takes out exactly what Edit installs for the same
+//     Options, and refuses (ErrNotOurs) a runtime of that name it does
+//     not recognise as rroctl's; Remove(Edit(x)) is x byte for byte but
+//     for the few layouts Remove documents.
+//   - Safe on disk (Apply, ApplyRemove): a file that does not parse is
+//     refused with ErrParse and left untouched; a changed file is
+//     replaced atomically, after a backup of the original is made beside
+//     it.
 package configure
 
 import (

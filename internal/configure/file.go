@@ -59,8 +59,9 @@ func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
 // Apply installed with the same Options (see Remove), on disk as Apply
 // does: a backup of the original, an atomic replace, nothing written
 // when nothing changes or with dryRun. A missing file is left missing
-// (Changed false). A runtime of that name that rroctl did not install is
-// refused with ErrNotOurs and the file left untouched.
+// (Changed false); a file left empty stays, empty (rroctl cannot tell
+// whether Apply created it). A runtime of that name that rroctl did not
+// install is refused with ErrNotOurs and the file left untouched.
 func ApplyRemove(t Target, path string, o Options, dryRun bool) (*Result, error) {
 	return apply(t, path, o, dryRun, true)
 }
