@@ -66,7 +66,7 @@ func TestLockUnavailable(t *testing.T) {
 	t.Run("held by a hung prober", func(t *testing.T) {
 		f := newFake(t, "runc version 1.1.5", featuresWithRRO)
 		dir := t.TempDir()
-		p := &Prober{CacheDir: dir, Timeout: 300 * time.Millisecond}
+		p := &Prober{CacheDir: dir, Timeout: 1500 * time.Millisecond}
 		file, _ := p.CacheFile(f.path)
 		// Another process holds the lock and never finishes.
 		holder := exec.Command("flock", lockFile(file), "sleep", "60")
