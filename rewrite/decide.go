@@ -25,6 +25,16 @@ type Outcome struct {
 	annotations [nOwned]string
 }
 
+// OwnedAnnotations returns the annotations only rro-runc writes, each
+// mapped to true: AnnotationApplied and AnnotationExcluded.
+func OwnedAnnotations() map[string]bool {
+	m := make(map[string]bool, nOwned)
+	for _, key := range ownedAnnotations {
+		m[key] = true
+	}
+	return m
+}
+
 // AnnotationValues returns the values rro-runc's own annotations
 // (AnnotationApplied, AnnotationExcluded) must have in the container, ""
 // meaning the annotation must be absent. A caller that edits the
