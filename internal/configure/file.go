@@ -94,7 +94,7 @@ func Apply(t Target, path string, o Options, dryRun bool) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := specfile.Replace(res.Path, res.New, filePerm); err != nil {
+	if err := specfile.ReplaceDurable(res.Path, res.New, filePerm); err != nil {
 		if res.Backup != "" {
 			os.Remove(res.Backup)
 			res.Backup = ""
