@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/rro-runc/rro-runc/internal/launch"
 )
 
 // Output beyond these is dropped: features JSON is a few KiB, and a
@@ -18,6 +16,12 @@ const (
 	maxStdout = 1 << 20
 	maxStderr = 4 << 10
 )
+
+// EnvChain is set in the environment of every runtime rro-runc runs,
+// to the runtime's path: by the probe here, and by internal/launch when
+// it execs the runtime. A "runtime" that leads back to rro-runc finds it
+// and stops instead of looping.
+const EnvChain = "RRO_RUNC_EXECED"
 
 // waitDelay is how long a run's pipes may stay open after the runtime
 // exited or was killed: a child that escaped the process group and holds
@@ -70,7 +74,7 @@ func run(path string, timeout time.Duration, args ...string) execResult {
 	cmd := exec.CommandContext(ctx, path, args...)
 	// Marked like an exec'd runtime: a "runtime" that leads back to
 	// rro-runc fails fast instead of probing itself in a loop.
-	cmd.Env = append(os.Environ(), launch.EnvChain+"="+path)
+	cmd.Env = append(os.Environ(), EnvChain+"="+path)
 	stdout := &cappedBuffer{max: maxStdout}
 	stderr := &cappedBuffer{max: maxStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr

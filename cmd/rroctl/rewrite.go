@@ -73,7 +73,7 @@ func runRewrite(c *cli.Context) error {
 	}
 	if inPlace {
 		if res.Changed {
-			if err := specfile.Replace(path, res.Config, mode); err != nil {
+			if err := specfile.ReplaceDurable(path, res.Config, mode); err != nil {
 				return inputError("rewrite: %s left unchanged: %v", path, err)
 			}
 		}

@@ -117,7 +117,7 @@ func apply(t Target, path string, o Options, dryRun, removing bool) (*Result, er
 			return nil, err
 		}
 	}
-	if err := specfile.Replace(res.Path, res.New, filePerm); err != nil {
+	if err := specfile.ReplaceDurable(res.Path, res.New, filePerm); err != nil {
 		if res.Backup != "" {
 			os.Remove(res.Backup)
 			res.Backup = ""

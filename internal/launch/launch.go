@@ -19,11 +19,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-)
 
-// EnvChain is set in the runtime's environment to the path rro-runc
-// exec'd. Finding it on entry means a wrapper further down led back here.
-const EnvChain = "RRO_RUNC_EXECED"
+	"github.com/rro-runc/rro-runc/probe"
+)
 
 // Default runtimes, in the order they are looked for in PATH.
 var defaultRuntimes = []string{"runc", "crun"}
@@ -64,7 +62,7 @@ var (
 
 // CheckLoop fails when this process descends from an rro-runc exec.
 func CheckLoop(getenv func(string) string) error {
-	if prev := getenv(EnvChain); prev != "" {
+	if prev := getenv(probe.EnvChain); prev != "" {
 		return fmt.Errorf("%w: rro-runc was started again by its runtime %s (through another wrapper?); set the real runtime explicitly with runtime = \"/path/to/runc\"", ErrLoop, prev)
 	}
 	return nil
@@ -117,7 +115,7 @@ func Exec(path string, args, env []string) error {
 	argv := make([]string, 0, len(args)+1)
 	argv = append(argv, path)
 	argv = append(argv, args...)
-	env = append(env[:len(env):len(env)], EnvChain+"="+path)
+	env = append(env[:len(env):len(env)], probe.EnvChain+"="+path)
 	err := syscall.Exec(path, argv, env)
 	return fmt.Errorf("exec %s: %w", path, err)
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rro-runc/rro-runc/probe"
 )
 
 func script(t *testing.T, dir, name, body string, mode os.FileMode) string {
@@ -106,7 +108,7 @@ func TestCheckLoop(t *testing.T) {
 		t.Errorf("clean environment: %v", err)
 	}
 	err := CheckLoop(func(k string) string {
-		if k == EnvChain {
+		if k == probe.EnvChain {
 			return "/usr/local/bin/other-wrapper"
 		}
 		return ""
@@ -127,7 +129,7 @@ func TestExec(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rt := script(t, dir, "crun", `echo "argv0=$0"; for a in "$@"; do echo "arg=$a"; done
-echo "chain=$`+EnvChain+`"; echo "cwd=$(pwd)"; read line; echo "stdin=$line"
+echo "chain=$`+probe.EnvChain+`"; echo "cwd=$(pwd)"; read line; echo "stdin=$line"
 [ -e /proc/self/fd/5 ] && echo fd5=open; exit 7`, 0o755)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestExec$")

@@ -1,6 +1,7 @@
 // Replace changes a file's contents so that readers and a killed writer
-// only ever see the old contents or the new, whole. The probe cache and
-// rroctl's engine-config edits use it too.
+// only ever see the old contents or the new, whole. The probe cache uses
+// it too; rroctl's `rewrite --in-place` and engine-config edits, whose
+// files outlive a boot, use ReplaceDurable.
 //
 // Guarantees of Replace:
 //   - Atomic: the target's name always refers to a complete file, the old
@@ -18,14 +19,19 @@
 //     that PID is gone. On a filesystem without O_TMPFILE (FUSE, old
 //     kernels) the temporary file is named from the start, so a kill during
 //     the write can leave one; it is removed the same way.
-//   - Not durable, on purpose: nothing is fsynced. After a power loss the
+//   - Replace is not durable, on purpose: nothing is fsynced. After a power loss the
 //     target may hold the old contents, the new, or (as after any unsynced
 //     write) be empty or missing. Durability is none beyond what the
 //     producer's own unsynced write gave: container engines write
 //     config.json without fsync into bundles on /run, and after a power
 //     loss the container is gone and the engine makes a new bundle. Two
-//     fsyncs cost 0.7 to 4 ms per create on an ext4 /run (measured in
-//     notes/README-probe.md) and protected nothing the engine kept.
+//     fsyncs cost 0.7 to 4 ms per create on an ext4 /run (README,
+//     Performance; TestMeasureReplace) and protected nothing the engine kept.
+//   - ReplaceDurable is Replace for files that outlive a boot (an engine's
+//     config in /etc, a bundle an operator rewrites on disk): the new file
+//     is fsynced before it is linked and the directory after the rename,
+//     so after a power loss the target holds the old contents or the new,
+//     whole.
 //   - Attributes kept: mode (permission, setuid, setgid, sticky bits),
 //     owner and group when the caller may set them, and every extended
 //     attribute the caller can read (security.selinux, POSIX ACLs as
@@ -74,6 +80,7 @@ type original struct {
 	mode     os.FileMode
 	uid, gid int // -1: keep the caller's
 	xattrs   []xattr
+	durable  bool // fsync the new file before it gets its name
 }
 
 // Replace atomically replaces path with data. The new file gets the
@@ -81,18 +88,37 @@ type original struct {
 // and group of the file it replaces; a file that did not exist gets
 // fallbackPerm and the caller's ownership.
 func Replace(path string, data []byte, fallbackPerm os.FileMode) error {
+	return replace(path, data, fallbackPerm, false)
+}
+
+// ReplaceDurable is Replace with the new file and the directory fsynced:
+// what it leaves survives a power loss as well as a kill.
+func ReplaceDurable(path string, data []byte, fallbackPerm os.FileMode) error {
+	return replace(path, data, fallbackPerm, true)
+}
+
+func replace(path string, data []byte, fallbackPerm os.FileMode, durable bool) error {
 	orig, err := inspect(path, fallbackPerm)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	prefix := TempPrefix + base + "-" + strconv.Itoa(os.Getpid()) + "-"
+	orig.durable = durable
 	if err := replaceAnonymous(path, dir, prefix, data, orig); err != nil {
 		if !errors.Is(err, errNoTmpfile) {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 		if err := replaceNamed(path, dir, prefix, data, orig); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if durable {
+		// The new contents are in place; a failed directory fsync only
+		// weakens durability, which the caller can do nothing about.
+		if d, err := os.Open(dir); err == nil {
+			_ = d.Sync()
+			d.Close()
 		}
 	}
 	removeStale(dir, TempPrefix+base+"-")
@@ -123,8 +149,8 @@ func inspect(path string, fallbackPerm os.FileMode) (original, error) {
 	return o, nil
 }
 
-// finish gives the new file f the original's owner, attributes and mode,
-// in that order: chown clears set-id bits and security.capability, and
+// finish gives the new file f the original's owner, attributes and mode
+// (and fsyncs it when the call is durable), in that order: chown clears set-id bits and security.capability, and
 // setting an ACL rewrites the group bits that the final chmod restores.
 func finish(f *os.File, o original) error {
 	if o.uid >= 0 && (os.Geteuid() == 0 || o.uid != os.Geteuid() || o.gid != os.Getegid()) {
@@ -136,7 +162,15 @@ func finish(f *os.File, o original) error {
 	if err := writeXattrs(f, o.xattrs); err != nil {
 		return err
 	}
-	return f.Chmod(o.mode)
+	if err := f.Chmod(o.mode); err != nil {
+		return err
+	}
+	if o.durable {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync: %w", err)
+		}
+	}
+	return nil
 }
 
 // replaceNamed is the fallback for filesystems without O_TMPFILE: the

@@ -356,3 +356,22 @@ func TestMeasureReplace(t *testing.T) {
 		}
 	}
 }
+
+// TestReplaceDurable: the durable variant gives the same file, with the
+// same attributes, on both paths.
+func TestReplaceDurable(t *testing.T) {
+	forAttributeCases(t, 0o640, func(t *testing.T, dir, p string) {
+		setOrSkip(t, p, "user.rro-test", []byte("kept"))
+		if err := ReplaceDurable(p, []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(p)
+		if b, _ := os.ReadFile(p); string(b) != "new" || fi.Mode().Perm() != 0o640 {
+			t.Errorf("contents %q mode %v", b, fi.Mode())
+		}
+		if v := getXattrT(t, p, "user.rro-test"); string(v) != "kept" {
+			t.Errorf("user.rro-test = %q", v)
+		}
+		assertNoTemp(t, dir)
+	})
+}
