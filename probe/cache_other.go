@@ -59,4 +59,4 @@ func privateDir(dir string) bool {
 }
 
 // lockEntry: no lock elsewhere; concurrent cold probes each probe.
-func lockEntry(string, time.Duration) func() { return nil }
+func lockEntry(string, time.Duration, func() bool) (func(), bool) { return nil, false }

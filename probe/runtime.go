@@ -93,13 +93,20 @@ func (p *Prober) Runtime(path string) (Runtime, error) {
 	cacheable := isELF(abs, key)
 	dir := p.cacheDir()
 	if cacheable && privateDir(dir) {
-		if unlock := lockEntry(lockFile(file), lockWait(p.timeout())); unlock != nil {
+		var cached Runtime
+		answered := func() bool {
+			cached, found = readCache(file, key)
+			return found == cacheFresh
+		}
+		unlock, done := lockEntry(lockFile(file), lockWait(p.timeout()), answered)
+		if unlock != nil {
 			defer unlock()
-			// Whoever held the lock may have just written the answer.
-			if rt, found = readCache(file, key); found == cacheFresh {
-				rt.Cached = true
-				return rt, nil
-			}
+			// Whoever held the lock before may have just written the answer.
+			done = answered()
+		}
+		if done {
+			cached.Cached = true
+			return cached, nil
 		}
 	}
 	rt, definitive, err := p.probe(abs)

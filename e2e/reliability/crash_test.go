@@ -186,7 +186,11 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 
-	const uniformKills, focusedKills, budget = 150, 150, 90 * time.Second
+	// The time allowed grows with the run: on a loaded machine a run
+	// takes ten times what it takes on a quiet one, and hundreds of kills
+	// must still fit.
+	const uniformKills, focusedKills = 150, 150
+	budget := min(max(90*time.Second, 300*median), 5*time.Minute)
 	deadline := time.Now().Add(budget)
 	window := median * 3 / 2
 	for range uniformKills {
