@@ -234,6 +234,9 @@ func (r *nodeRuntime) stop(t testing.TB) {
 	}
 	r.d.stop(t, 30*time.Second)
 	fixture.DeleteRuncContainers(t, r.RuncRoot)
+	// A handler without a Root option (the installer writes none) keeps
+	// runc state in containerd's default, shared by every containerd here.
+	fixture.DeleteRuncContainersMentioning(t, "/run/containerd/runc/k8s.io", r.Dir+"/")
 	fixture.KillProcessesMentioning(t, r.Dir+"/")
 	if strings.Contains(r.Log(), "panic:") {
 		t.Errorf("containerd panicked; log %s", filepath.Join(r.Dir, "containerd.log"))

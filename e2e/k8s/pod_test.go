@@ -64,7 +64,10 @@ func (p probePod) Manifest() string {
     - -c
     - |
 `)
-	for _, line := range strings.Split(fixture.ProbeScript+"\necho "+probeDone+"\nexec sleep 3600", "\n") {
+	// The kubelet expands $(VAR) in commands and turns $$ into $: the
+	// probe's file name must not use the shell's $$.
+	script := strings.ReplaceAll(fixture.ProbeScript, "$$", "k8s")
+	for _, line := range strings.Split(script+"\necho "+probeDone+"\nexec sleep 3600", "\n") {
 		b.WriteString("      " + line + "\n")
 	}
 	b.WriteString("    volumeMounts:\n    - name: vol\n      mountPath: /vol\n      readOnly: true\n")
