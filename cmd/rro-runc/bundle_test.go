@@ -168,6 +168,28 @@ func TestForgedAppliedAnnotation(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Disabled refuses a forged record it cannot edit", func(t *testing.T) {
+		bundle := t.TempDir()
+		config := filepath.Join(bundle, "config.json")
+		// Two non-empty mounts arrays: runc merges them, rro-runc cannot
+		// tell what runc reads, so it cannot edit the file.
+		twice := strings.Replace(forged, `"mounts":`, `"mounts":[{"destination":"/a"}],"mounts":`, 1)
+		if err := os.WriteFile(config, []byte(twice), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := rewriteBundle(invocation(t, bundle), &policy.Settings{Policy: rewrite.Disabled}, "/nonexistent")
+		if err == nil || !strings.Contains(err.Error(), config) {
+			t.Fatalf("error %v, want one naming %s", err, config)
+		}
+		// Clean, but with a \u escape, so that rro-runc has to look.
+		clean := strings.Replace(twice, `,"org.rro-runc.applied":"/vol","org.rro-runc.excluded":"/z"`, `,"e":"\u0041"`, 1)
+		if err := os.WriteFile(config, []byte(clean), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := rewriteBundle(invocation(t, bundle), &policy.Settings{Policy: rewrite.Disabled}, "/nonexistent"); err != nil {
+			t.Fatalf("Disabled, nothing of rro-runc's: %v", err)
+		}
+	})
 	t.Run("Disabled leaves a clean config unwritten", func(t *testing.T) {
 		bundle := t.TempDir()
 		config := filepath.Join(bundle, "config.json")

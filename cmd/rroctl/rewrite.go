@@ -99,7 +99,7 @@ func rewriteSummary(path string, res *rewrite.Result) string {
 		switch {
 		case d.Action == rewrite.Rewritten:
 			made = append(made, fmt.Sprintf("%s (%s)", printable(d.Destination), d.Reason))
-		case d.Candidate():
+		case d.Candidate(), d.ExcludedBy != "":
 			left = append(left, fmt.Sprintf("%s (%s)", printable(d.Destination), d.Reason))
 		}
 	}
