@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -264,5 +265,41 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
+	}
+}
+
+// TestDaemonSetManifest: deploy/nri-daemonset.yaml runs this binary where
+// the installer image puts it, with flags it accepts.
+func TestDaemonSetManifest(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/nri-daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if !strings.Contains(text, `command: ["/usr/local/bin/rro-nri"]`) {
+		t.Errorf("the manifest does not run /usr/local/bin/rro-nri, where the image (Dockerfile) installs it")
+	}
+	var args []string
+	in := false
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "args:":
+			in = true
+		case in && strings.HasPrefix(trimmed, "- "):
+			args = append(args, strings.TrimPrefix(trimmed, "- "))
+		case in:
+			in = false
+		}
+	}
+	if len(args) == 0 {
+		t.Fatal("no args in the manifest")
+	}
+	c, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatalf("rro-nri rejects the manifest's args %q: %v", args, err)
+	}
+	if c.hostRoot != "/host" || !strings.Contains(text, "mountPath: /host\n") {
+		t.Errorf("--host-root %q must be where the node's / is mounted (/host)", c.hostRoot)
 	}
 }

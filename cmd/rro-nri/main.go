@@ -14,9 +14,15 @@
 //     error goes back through NRI and the CRI caller sees its text. A
 //     configuration file that cannot be read refuses every container, as
 //     the wrapper does; one that is broken at start-up stops the plugin.
-//   - It never holds a container longer than the probe timeout (default
-//     500ms, below containerd's 2s plugin_request_timeout): a runtime
-//     whose `features` hangs counts as unsupported.
+//   - It answers every CreateContainer within 3/4 of containerd's
+//     plugin_request_timeout (1.5s of the default 2s), whatever still
+//     runs: containerd drops a plugin that misses the deadline and creates
+//     the container unadjusted, even with required_plugins. Out of time,
+//     Enabled refuses and IfPossible leaves the container as it was. Each
+//     probe exec is bounded too (--probe-timeout, default 500ms); a
+//     runtime whose `features` hangs counts as unsupported.
+//   - On every (re)connection it names, on stderr, the running containers
+//     whose read-only volumes lack rro (created while it was not there).
 //   - Started by hand or as a DaemonSet it reconnects when the NRI socket
 //     goes away (containerd restarting); started by containerd from
 //     /opt/nri/plugins it exits instead, and containerd starts it again.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,6 +67,41 @@ func TestCreateContainerAnswersWithinBudget(t *testing.T) {
 			if err != nil || adj != nil {
 				t.Errorf("IfPossible: adjustment %v, err %v; want the container left unchanged", adj, err)
 			}
+		}
+	}
+}
+
+// BenchmarkCreateContainer is the plugin's whole answer to one container
+// with a read-only volume: the configuration read, the warm probe cache,
+// the kernel check, the decision and the adjustment (NRI's ttrpc round
+// trip excluded).
+func BenchmarkCreateContainer(b *testing.B) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		b.Skip("runc not in PATH")
+	}
+	dir := b.TempDir()
+	conf := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(conf, []byte("policy = \"IfPossible\"\nruntime = \""+runc+"\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := parseFlags([]string{"--config", conf, "--cache-dir", dir}, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	p, err := newPlugin(cfg, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pod := &api.PodSandbox{Name: "p", Namespace: "ns"}
+	ctr := &api.Container{Name: "c", Mounts: criMounts(vol("/vol", "rbind", "rprivate", "ro"))}
+	b.ReportAllocs()
+	for b.Loop() {
+		adj, _, err := p.CreateContainer(context.Background(), pod, ctr)
+		if err != nil || adj == nil {
+			b.Fatalf("adjustment %v, err %v", adj, err)
 		}
 	}
 }
