@@ -1,7 +1,11 @@
 // Package policy decides rro-runc's settings: the policy, the real
 // runtime, the excluded destinations and the propagation mode, from the
 // wrapper flags, the environment and the TOML file, in that order of
-// precedence, and remembers where each value came from.
+// precedence, and remembers where each value came from. It also defines
+// the vocabulary those settings are written in (Policy, Propagation,
+// Options; vocab.go), which the rewrite stage re-exports: policy is stage
+// 2 of argv → policy → probe → rewrite → launch and imports none of the
+// later stages.
 //
 // Guarantees:
 //   - An unknown key, a value of the wrong type or an unknown policy is an
