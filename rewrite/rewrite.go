@@ -16,6 +16,11 @@
 // Apply is Decide followed by building the edits, so both ways decide
 // identically; the fuzz test checks it on every input.
 //
+// The administrator's vocabulary (Policy, Propagation, Options, their
+// parsers and sentinels) is defined by the policy stage that reads it and
+// re-exported here under the same names (policy.go), so rewrite imports
+// policy and never the reverse.
+//
 // Guarantees:
 //   - Lossless: only the options arrays of rewritten mounts and rro-runc's
 //     own annotations (org.rro-runc.applied, org.rro-runc.excluded)
