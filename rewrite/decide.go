@@ -181,12 +181,16 @@ func strictPropagation(d *Decision) (propagationFix, string) {
 }
 
 // record fills o's Excluded and the values of rro-runc's annotations.
+// The applied list the config arrived with is read as a multiset: each of
+// its entries vouches for one mount at that destination that still
+// carries rro, so that a config with two mounts at one place (or two with
+// an empty destination) keeps both entries on every later run.
 func (p *Plan) record(o *Outcome) {
-	var kept map[string]bool
+	var vouched map[string]int
 	if prev := p.owned[ownedApplied]; prev.present {
-		kept = map[string]bool{}
+		vouched = map[string]int{}
 		for _, dest := range strings.Split(prev.value, ",") {
-			kept[dest] = false
+			vouched[dest]++
 		}
 	}
 	applied := make([]string, 0, len(o.Applied))
@@ -195,16 +199,11 @@ func (p *Plan) record(o *Outcome) {
 		switch {
 		case d.Action == Rewritten:
 			applied = append(applied, d.Destination)
-			if _, ok := kept[d.Destination]; ok {
-				kept[d.Destination] = true
-			}
 		case d.ExcludedBy != "" && p.Policy != Disabled:
 			o.Excluded = append(o.Excluded, d.Destination)
-		case d.bind && d.recursive == "rro":
-			if done, ok := kept[d.Destination]; ok && !done {
-				kept[d.Destination] = true
-				applied = append(applied, d.Destination)
-			}
+		case d.bind && d.recursive == "rro" && vouched[d.Destination] > 0:
+			vouched[d.Destination]--
+			applied = append(applied, d.Destination)
 		}
 	}
 	o.annotations[ownedApplied] = strings.Join(applied, ",")

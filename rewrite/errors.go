@@ -1,15 +1,21 @@
 package rewrite
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/rro-runc/rro-runc/internal/policy"
+)
 
 // Sentinel errors, kept in one place so callers can tell failures apart
 // with errors.Is. Every error returned by this package wraps one of them
 // and adds the input it is about (a mount index, destination or key).
 var (
-	// ErrUnknownPolicy: a policy name that is not Enabled, IfPossible or Disabled.
-	ErrUnknownPolicy = errors.New("unknown policy")
-	// ErrUnknownPropagation: a propagation mode other than strict or lenient.
-	ErrUnknownPropagation = errors.New("unknown propagation mode")
+	// ErrUnknownPolicy: a policy name that is not Enabled, IfPossible or
+	// Disabled. The same value as policy.ErrUnknownPolicy.
+	ErrUnknownPolicy = policy.ErrUnknownPolicy
+	// ErrUnknownPropagation: a propagation mode other than strict or
+	// lenient. The same value as policy.ErrUnknownPropagation.
+	ErrUnknownPropagation = policy.ErrUnknownPropagation
 	// ErrInvalidConfig: config.json is not JSON, or a field rro-runc reads
 	// has a shape runc would not accept either.
 	ErrInvalidConfig = errors.New("invalid config")

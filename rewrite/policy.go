@@ -1,72 +1,51 @@
 package rewrite
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/rro-runc/rro-runc/internal/policy"
 
-// Policy says how hard rro-runc tries to make read-only binds recursive.
-// The names and their meaning are Kubernetes' recursiveReadOnly values.
-// The order matters: a larger Policy is stricter.
-type Policy int
+// The administrator's vocabulary belongs to the policy stage, which reads
+// it; the rewrite stage applies it. These aliases re-export it so that a
+// caller outside this module (an NRI plugin, a CI linter, a webhook) writes
+// rewrite.Options{Policy: rewrite.Enabled} without importing an internal
+// package, and so that rewrite imports policy, not the reverse.
+
+// Policy says how hard rro-runc tries to make read-only binds recursive:
+// Disabled < IfPossible < Enabled, Kubernetes' recursiveReadOnly values.
+type Policy = policy.Policy
 
 const (
 	// Disabled leaves every mount as the client wrote it.
-	Disabled Policy = iota
+	Disabled = policy.Disabled
 	// IfPossible adds rro where the kernel and runtime support it and
 	// otherwise leaves the mount read-only at its top only.
-	IfPossible
+	IfPossible = policy.IfPossible
 	// Enabled adds rro and refuses the container when it cannot.
-	Enabled
+	Enabled = policy.Enabled
 )
 
-var policyNames = [...]string{Disabled: "Disabled", IfPossible: "IfPossible", Enabled: "Enabled"}
-
-func (p Policy) String() string {
-	if p < Disabled || p > Enabled {
-		return fmt.Sprintf("Policy(%d)", int(p))
-	}
-	return policyNames[p]
-}
-
-// ParsePolicy accepts the three names, ignoring case so that a hand-edited
-// "enabled" is not rejected, and names the bad value otherwise.
-func ParsePolicy(s string) (Policy, error) {
-	for p, name := range policyNames {
-		if strings.EqualFold(s, name) {
-			return Policy(p), nil
-		}
-	}
-	return Disabled, fmt.Errorf("%w %q (want Enabled, IfPossible or Disabled)", ErrUnknownPolicy, s)
-}
-
-// Propagation says what to do when a candidate mount's propagation could
-// let a later host mount arrive writable under it.
-type Propagation int
+// Propagation says what Enabled does when a candidate mount's propagation
+// could let a later host mount arrive writable under it.
+type Propagation = policy.Propagation
 
 const (
-	// Strict (the default) makes Enabled mean "recursively read-only for
-	// the container's whole life": rprivate is added when no propagation
-	// is given, and explicit shared/slave propagation is refused.
-	Strict Propagation = iota
+	// Strict (the default): rprivate is added when no recursive private
+	// propagation is given, explicit shared/slave propagation is refused.
+	Strict = policy.Strict
 	// Lenient adds rro and keeps whatever propagation the client asked for.
-	Lenient
+	Lenient = policy.Lenient
 )
 
-func (p Propagation) String() string {
-	if p == Lenient {
-		return "lenient"
-	}
-	return "strict"
-}
+// Options are the administrator's settings: Policy, Exclude (destinations
+// never rewritten, each with everything beneath it; HostInterfaces are
+// excluded whatever it says), Propagation and AllowAnnotationOptOut.
+type Options = policy.Options
 
-// ParsePropagation accepts "strict" and "lenient", ignoring case.
-func ParsePropagation(s string) (Propagation, error) {
-	switch {
-	case strings.EqualFold(s, "strict"):
-		return Strict, nil
-	case strings.EqualFold(s, "lenient"):
-		return Lenient, nil
-	}
-	return Strict, fmt.Errorf("%w %q (want strict or lenient)", ErrUnknownPropagation, s)
-}
+// DefaultExclude is the default of Options.Exclude: empty.
+var DefaultExclude = policy.DefaultExclude
+
+// ParsePolicy accepts Enabled, IfPossible or Disabled, ignoring case; an
+// error wraps ErrUnknownPolicy and names the value.
+func ParsePolicy(s string) (Policy, error) { return policy.ParsePolicy(s) }
+
+// ParsePropagation accepts "strict" and "lenient", ignoring case; an error
+// wraps ErrUnknownPropagation and names the value.
+func ParsePropagation(s string) (Propagation, error) { return policy.ParsePropagation(s) }

@@ -16,6 +16,11 @@
 // Apply is Decide followed by building the edits, so both ways decide
 // identically; the fuzz test checks it on every input.
 //
+// The administrator's vocabulary (Policy, Propagation, Options, their
+// parsers and sentinels) is defined by the policy stage that reads it and
+// re-exported here under the same names (policy.go), so rewrite imports
+// policy and never the reverse.
+//
 // Guarantees:
 //   - Lossless: only the options arrays of rewritten mounts and rro-runc's
 //     own annotations (org.rro-runc.applied, org.rro-runc.excluded)
@@ -101,12 +106,6 @@ const (
 	nOwned
 )
 
-// DefaultExclude is the default of Options.Exclude: empty. Destinations
-// are chosen by whoever writes the pod, so no destination is excluded
-// unless an administrator writes it; the runtime interfaces recursion
-// breaks are recognised by their source instead (HostInterfaces).
-var DefaultExclude []string
-
 // HostInterfaces are the host's own kernel interfaces, which recursion
 // breaks when they are bound in read-only: Docker's rro turned
 // `-v /dev:/dev:ro` into a read-only /dev/shm (moby#47158), and cgroup v1
@@ -117,21 +116,6 @@ var DefaultExclude []string
 // /proc/1/root is the host's /), and a destination is whatever the pod
 // says, so neither may keep a host volume's submounts writable.
 var HostInterfaces = []string{"/dev", "/proc", "/sys", "/sys/fs/cgroup"}
-
-// Options are the administrator's settings.
-type Options struct {
-	// Policy from the admin config (flag > env > file > default).
-	Policy Policy
-	// Exclude lists container destinations never rewritten, as an
-	// administrator writes them (the default is none). Each excludes
-	// itself and everything beneath it, compared by path component on
-	// cleaned paths: "/dev" excludes "/dev/shm" but not "/device". Empty
-	// entries are ignored; "/" excludes everything. Binds of the host's
-	// own interfaces (HostInterfaces) are excluded whatever this says.
-	Exclude               []string
-	Propagation           Propagation
-	AllowAnnotationOptOut bool
-}
 
 // Support says whether the kernel and runtime can do rro, and if not, why.
 // The caller fills it from the probe; Reason names what was missing.

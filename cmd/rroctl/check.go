@@ -208,7 +208,7 @@ func flagsFirst(c *cli.Context) error {
 }
 
 // readInput reads a bundle directory's config.json, a config file, or
-// stdin for "-", through configfile like the wrapper. path is what
+// stdin for "-", through internal/specfile like the wrapper. path is what
 // messages call the input.
 func readInput(c *cli.Context, arg string) (path string, data []byte, mode os.FileMode, err error) {
 	if arg == "-" {

@@ -369,10 +369,8 @@ func runInstall(c *cli.Context) error {
 	if rroConfig != nil {
 		dirs = append(dirs, filepath.Dir(rroConfigFile))
 	}
-	for _, d := range dirs {
-		if err := checkWritable(h, d); err != nil {
-			return cli.Exit(fmt.Sprintf("install: %v (nothing changed)", err), exitFinding)
-		}
+	if err := checkWritable(h, dirs...); err != nil {
+		return cli.Exit(fmt.Sprintf("install: %v (nothing changed)", err), exitFinding)
 	}
 
 	// 3. Do it; undo everything on the first failure.
@@ -629,9 +627,21 @@ func loadState(h *hostOptions) (*installState, error) {
 	return &st, nil
 }
 
-// checkWritable creates and removes a file in host directory dir, or in
+// checkWritable checks, before install or uninstall changes anything,
+// that each host directory can be written; the first that cannot is the
+// error.
+func checkWritable(h *hostOptions, dirs ...string) error {
+	for _, d := range dirs {
+		if err := checkDirWritable(h, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDirWritable creates and removes a file in host directory dir, or in
 // its nearest existing ancestor when dir is still to be created.
-func checkWritable(h *hostOptions, dir string) error {
+func checkDirWritable(h *hostOptions, dir string) error {
 	var d string
 	for hd := dir; ; hd = filepath.Dir(hd) {
 		d = h.on(hd)

@@ -177,10 +177,8 @@ func runUninstall(c *cli.Context) error {
 	for _, f := range removeBins {
 		dirs = append(dirs, filepath.Dir(f.host))
 	}
-	for _, d := range dirs {
-		if err := checkWritable(h, d); err != nil {
-			return cli.Exit(fmt.Sprintf("uninstall: %v (nothing changed)", err), exitFinding)
-		}
+	if err := checkWritable(h, dirs...); err != nil {
+		return cli.Exit(fmt.Sprintf("uninstall: %v (nothing changed)", err), exitFinding)
 	}
 
 	// 3. Do it, undoing everything on the first failure.

@@ -27,6 +27,14 @@
 //     refused with ErrParse and left untouched; a changed file is
 //     replaced atomically, after a backup of the original is made beside
 //     it.
+//
+// Imports: configure is not a stage of the wrapper's data path; it writes
+// what the wrapper will later read. It takes the wrapper flag's name from
+// internal/argv (the stage that parses it) and the policy names and
+// annotations from rewrite, so an engine config can never spell a flag or
+// a value the wrapper does not accept. Neither of those imports configure,
+// so the dependency runs one way, toward the stages it configures;
+// moving the names into configure would make argv import rroctl's editor.
 package configure
 
 import (

@@ -166,23 +166,12 @@ func jsonNormal(v any) any {
 	return v
 }
 
-// jsonLookup walks path, creating missing objects.
+// jsonLookup walks path in a decoded daemon.json, creating missing
+// objects.
 func jsonLookup(m map[string]any, path []string) (map[string]any, error) {
-	for i, k := range path {
-		next, ok := m[k]
-		if !ok {
-			t := map[string]any{}
-			m[k] = t
-			m = t
-			continue
-		}
-		t, ok := next.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s is a %s, not an object", ErrUnsupported, strings.Join(path[:i+1], "."), jsonType(next))
-		}
-		m = t
-	}
-	return m, nil
+	return walkTables(m, path, true, func(i int, v any) error {
+		return fmt.Errorf("%w: %s is a %s, not an object", ErrUnsupported, strings.Join(path[:i+1], "."), jsonType(v))
+	})
 }
 
 // jsonObject is an object with its keys in the order they are written.

@@ -160,3 +160,17 @@ func decodeTOML(t *testing.T, s string) map[string]any {
 	}
 	return m
 }
+
+// get reads the value at path in a decoded document; nil when the path is
+// missing. Tests only: the editors walk tables with lookupTable.
+func get(m map[string]any, path ...string) any {
+	var v any = m
+	for _, k := range path {
+		t, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = t[k]
+	}
+	return v
+}

@@ -181,14 +181,17 @@ func tomlRemove(src []byte, old map[string]any, paths [][]string, lists []tomlCh
 	want := deepCopy(old)
 	out := src
 	for _, c := range lists {
-		path := append(slices.Clone(c.table), c.key)
-		list, _ := stringList(get(want, path...))
+		table, _ := lookupTable(want, c.table, false)
+		list, _ := stringList(table[c.key])
 		var err error
 		if out, err = tomlEditList(out, c, list); err != nil {
 			return nil, fmt.Errorf("%w: cannot change %s: %v", ErrUnsupported, c, err)
 		}
-		table, _ := lookupTable(want, c.table, false)
-		table[c.key] = toAny(editedList(list, nil, c.drop))
+		if table != nil {
+			// Without the table the text edit cannot be what was meant:
+			// the re-parse check below refuses it.
+			table[c.key] = toAny(editedList(list, nil, c.drop))
+		}
 	}
 	d, err := scanTOML(out)
 	if err != nil {
@@ -266,19 +269,6 @@ func pruneEmpty(m map[string]any) map[string]any {
 		}
 	}
 	return m
-}
-
-// get walks a decoded document; nil when the path is missing.
-func get(m map[string]any, path ...string) any {
-	var v any = m
-	for _, k := range path {
-		t, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = t[k]
-	}
-	return v
 }
 
 func removeDocker(src []byte, o Options) ([]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/rro-runc/rro-runc/internal/jsonedit"
+	"github.com/rro-runc/rro-runc/internal/tomlstr"
 )
 
 // tomlChange is one intended setting: table.key = value (a string or a
@@ -66,7 +67,7 @@ func editTOML(src []byte, old map[string]any, changes []tomlChange) ([]byte, err
 		var val any
 		switch v := c.value.(type) {
 		case string:
-			lit, val = tomlString(v), v
+			lit, val = tomlstr.Quote(v), v
 		case []string:
 			lit, val = tomlStrings(v), toAny(v)
 		case int64:
@@ -101,8 +102,19 @@ func checkMeaning(got, want map[string]any, parseErr error, hint string) error {
 	return nil
 }
 
-// lookupTable walks path in m; with create, missing tables are made.
+// lookupTable walks path in m, a decoded TOML document; with create,
+// missing tables are made.
 func lookupTable(m map[string]any, path []string, create bool) (map[string]any, error) {
+	return walkTables(m, path, create, func(i int, v any) error {
+		return fmt.Errorf("%s is a %s, not a table", tomlKeyPath(path[:i+1]), typeName(v))
+	})
+}
+
+// walkTables is the one walk down nested tables (TOML) or objects
+// (daemon.json), both decoded into map[string]any: it follows path,
+// making missing levels when create is set (else it returns nil), and
+// reports a level that is some other value with notTable(i, value).
+func walkTables(m map[string]any, path []string, create bool, notTable func(i int, v any) error) (map[string]any, error) {
 	for i, k := range path {
 		next, ok := m[k]
 		if !ok {
@@ -116,7 +128,7 @@ func lookupTable(m map[string]any, path []string, create bool) (map[string]any, 
 		}
 		t, ok := next.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%s is a %s, not a table", tomlKeyPath(path[:i+1]), typeName(next))
+			return nil, notTable(i, next)
 		}
 		m = t
 	}
@@ -374,7 +386,7 @@ func tomlAppend(src []byte, table []string, key, s string) ([]byte, error) {
 	if kv == nil || kv.elems == nil {
 		return nil, fmt.Errorf("not an array of strings in the text")
 	}
-	lit := tomlString(s)
+	lit := tomlstr.Quote(s)
 	if len(kv.elems) == 0 {
 		// Right after '[', keeping what the array held (blanks,
 		// comments), so that removing the element gives it back.

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/rro-runc/rro-runc/internal/tomlstr"
 )
 
 // The TOML files are edited as text so that the user's comments, layout
@@ -141,36 +143,14 @@ func skipTOMLSpace(src []byte, pos int) int {
 	return pos
 }
 
-// tomlString renders s as a TOML basic string. TOML has no escape for
-// bytes that are not UTF-8, so those are refused by the callers first.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
+// tomlStrings renders ss as an inline TOML array of basic strings
+// (tomlstr.Quote, the quoter rro-runc's own configuration parser pairs
+// with). TOML cannot carry bytes that are not UTF-8: callers refuse those
+// first.
 func tomlStrings(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
-		q[i] = tomlString(s)
+		q[i] = tomlstr.Quote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
@@ -181,11 +161,11 @@ func isBare(c byte) bool {
 
 func tomlKey(k string) string {
 	if k == "" || !utf8.ValidString(k) {
-		return tomlString(k)
+		return tomlstr.Quote(k)
 	}
 	for i := 0; i < len(k); i++ {
 		if !isBare(k[i]) {
-			return tomlString(k)
+			return tomlstr.Quote(k)
 		}
 	}
 	return k

@@ -1,7 +1,11 @@
 // Package policy decides rro-runc's settings: the policy, the real
 // runtime, the excluded destinations and the propagation mode, from the
 // wrapper flags, the environment and the TOML file, in that order of
-// precedence, and remembers where each value came from.
+// precedence, and remembers where each value came from. It also defines
+// the vocabulary those settings are written in (Policy, Propagation,
+// Options; vocab.go), which the rewrite stage re-exports: policy is stage
+// 2 of argv → policy → probe → rewrite → launch and imports none of the
+// later stages.
 //
 // Guarantees:
 //   - An unknown key, a value of the wrong type or an unknown policy is an
@@ -21,8 +25,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-
-	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 // DefaultFile is where the administrator's configuration lives.
@@ -60,10 +62,10 @@ type Overrides struct {
 
 // Settings are the effective configuration.
 type Settings struct {
-	Policy                rewrite.Policy
+	Policy                Policy
 	Runtime               string // name or path; "" means discover runc, then crun
 	Exclude               []string
-	Propagation           rewrite.Propagation
+	Propagation           Propagation
 	AllowAnnotationOptOut bool
 
 	// File is the configuration file consulted, FileFound whether it existed.
@@ -75,8 +77,8 @@ type Settings struct {
 }
 
 // Options are what the rewrite stage needs from the settings.
-func (s *Settings) Options() rewrite.Options {
-	return rewrite.Options{
+func (s *Settings) Options() Options {
+	return Options{
 		Policy:                s.Policy,
 		Exclude:               s.Exclude,
 		Propagation:           s.Propagation,
@@ -94,9 +96,9 @@ type fileSettings struct {
 // Load computes the settings. getenv is os.Getenv outside tests.
 func Load(o Overrides, getenv func(string) string) (*Settings, error) {
 	s := &Settings{
-		Policy:      rewrite.IfPossible,
-		Exclude:     append([]string(nil), rewrite.DefaultExclude...),
-		Propagation: rewrite.Strict,
+		Policy:      IfPossible,
+		Exclude:     append([]string(nil), DefaultExclude...),
+		Propagation: Strict,
 		Sources: map[string]Source{
 			"policy": FromDefault, "runtime": FromDefault, "exclude": FromDefault,
 			"propagation": FromDefault, "allow_annotation_opt_out": FromDefault,
@@ -253,7 +255,7 @@ func (s *Settings) applyFile(f *fileSettings) error {
 		s.Exclude, s.Sources["exclude"] = *f.Exclude, FromFile
 	}
 	if f.Propagation != nil {
-		p, err := rewrite.ParsePropagation(*f.Propagation)
+		p, err := ParsePropagation(*f.Propagation)
 		if err != nil {
 			return fmt.Errorf("%w in %s: %w", ErrInvalidSetting, where("propagation"), err)
 		}
@@ -266,7 +268,7 @@ func (s *Settings) applyFile(f *fileSettings) error {
 }
 
 func (s *Settings) setPolicy(v string, src Source, where string) error {
-	p, err := rewrite.ParsePolicy(v)
+	p, err := ParsePolicy(v)
 	if err != nil {
 		return fmt.Errorf("%w in %s: %w", ErrInvalidSetting, where, err)
 	}

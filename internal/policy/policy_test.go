@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rro-runc/rro-runc/rewrite"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -39,24 +37,24 @@ allow_annotation_opt_out = true
 		name        string
 		o           Overrides
 		env         map[string]string
-		wantPolicy  rewrite.Policy
+		wantPolicy  Policy
 		wantRuntime string
 		wantSources map[string]Source
 	}{
 		{
 			name: "file only", o: Overrides{Config: file},
-			wantPolicy: rewrite.Enabled, wantRuntime: "/usr/bin/crun",
+			wantPolicy: Enabled, wantRuntime: "/usr/bin/crun",
 			wantSources: map[string]Source{"policy": FromFile, "runtime": FromFile, "file": FromFlag},
 		},
 		{
 			name: "env beats file", env: map[string]string{EnvConfig: file, EnvPolicy: "Disabled", EnvRuntime: "runc"},
-			wantPolicy: rewrite.Disabled, wantRuntime: "runc",
+			wantPolicy: Disabled, wantRuntime: "runc",
 			wantSources: map[string]Source{"policy": FromEnv, "runtime": FromEnv, "file": FromEnv},
 		},
 		{
 			name: "flag beats env", o: Overrides{Config: file, Policy: "ifpossible", Runtime: "/x/runc"},
 			env:        map[string]string{EnvPolicy: "Disabled", EnvRuntime: "runc"},
-			wantPolicy: rewrite.IfPossible, wantRuntime: "/x/runc",
+			wantPolicy: IfPossible, wantRuntime: "/x/runc",
 			wantSources: map[string]Source{"policy": FromFlag, "runtime": FromFlag},
 		},
 	}
@@ -74,7 +72,7 @@ allow_annotation_opt_out = true
 					t.Errorf("source of %s = %q, want %q", k, s.Sources[k], v)
 				}
 			}
-			if !slices.Equal(s.Exclude, []string{"/dev", "/data/scratch"}) || s.Propagation != rewrite.Lenient || !s.AllowAnnotationOptOut {
+			if !slices.Equal(s.Exclude, []string{"/dev", "/data/scratch"}) || s.Propagation != Lenient || !s.AllowAnnotationOptOut {
 				t.Errorf("file keys not applied: %+v", s)
 			}
 		})
@@ -91,10 +89,10 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Policy != rewrite.IfPossible || s.Runtime != "" || s.Propagation != rewrite.Strict || s.AllowAnnotationOptOut || s.FileFound {
+	if s.Policy != IfPossible || s.Runtime != "" || s.Propagation != Strict || s.AllowAnnotationOptOut || s.FileFound {
 		t.Errorf("defaults wrong: %+v", s)
 	}
-	if !slices.Equal(s.Exclude, rewrite.DefaultExclude) {
+	if !slices.Equal(s.Exclude, DefaultExclude) {
 		t.Errorf("default exclude %q", s.Exclude)
 	}
 	for k, src := range s.Sources {
@@ -125,16 +123,16 @@ func TestLoadErrors(t *testing.T) {
 		{name: "duplicate key", body: "policy = \"Enabled\"\npolicy = \"Disabled\"\n", wantErr: ErrConfigFile, wantIn: []string{"twice", "line 2"}},
 		{name: "boolean of the wrong type", body: "allow_annotation_opt_out = \"yes\"\n", wantErr: ErrInvalidSetting, wantIn: []string{"allow_annotation_opt_out", "boolean"}},
 		{name: "exclude not an array", body: "exclude = \"/dev\"\n", wantErr: ErrInvalidSetting, wantIn: []string{"exclude", "array"}},
-		{name: "unknown policy", body: `policy = "Always"`, wantErr: rewrite.ErrUnknownPolicy, wantIn: []string{`"Always"`, `key "policy"`}},
+		{name: "unknown policy", body: `policy = "Always"`, wantErr: ErrUnknownPolicy, wantIn: []string{`"Always"`, `key "policy"`}},
 		{name: "policy of the wrong type", body: `policy = 3`, wantErr: ErrConfigFile, wantIn: []string{"line 1"}},
 		{name: "policy boolean", body: `policy = true`, wantErr: ErrInvalidSetting, wantIn: []string{`"policy" must be a string`}},
-		{name: "unknown propagation", body: `propagation = "loose"`, wantErr: rewrite.ErrUnknownPropagation, wantIn: []string{`"loose"`}},
+		{name: "unknown propagation", body: `propagation = "loose"`, wantErr: ErrUnknownPropagation, wantIn: []string{`"loose"`}},
 		{name: "relative exclude", body: `exclude = ["data"]`, wantErr: ErrInvalidSetting, wantIn: []string{`"data"`, "exclude"}},
 		{name: "empty runtime", body: `runtime = ""`, wantErr: ErrInvalidSetting, wantIn: []string{"runtime"}},
 		{name: "explicit file missing", path: missing, wantErr: ErrConfigFile, wantIn: []string{missing}},
 		{name: "env file missing", env: map[string]string{EnvConfig: missing}, wantErr: ErrConfigFile, wantIn: []string{missing}},
-		{name: "unknown policy in env", body: "", env: map[string]string{EnvPolicy: "yes"}, wantErr: rewrite.ErrUnknownPolicy, wantIn: []string{EnvPolicy, `"yes"`}},
-		{name: "unknown policy in flag", body: "", o: Overrides{Policy: "on"}, wantErr: rewrite.ErrUnknownPolicy, wantIn: []string{"--rro-policy", `"on"`}},
+		{name: "unknown policy in env", body: "", env: map[string]string{EnvPolicy: "yes"}, wantErr: ErrUnknownPolicy, wantIn: []string{EnvPolicy, `"yes"`}},
+		{name: "unknown policy in flag", body: "", o: Overrides{Policy: "on"}, wantErr: ErrUnknownPolicy, wantIn: []string{"--rro-policy", `"on"`}},
 	}
 	if os.Geteuid() != 0 {
 		tests = append(tests, struct {
