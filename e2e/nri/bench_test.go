@@ -16,7 +16,7 @@ import (
 
 // Environment knobs of TestBenchPodsPerSecond. The defaults are a smoke
 // run (every variant works, numbers printed); the figures in
-// notes/README-nri.md come from a longer run, e.g.
+// docs/nri.md come from a longer run, e.g.
 // RRO_NRI_BENCH_ROUNDS=30 RRO_NRI_BENCH_PER_ROUND=1.
 const (
 	envBenchRounds   = "RRO_NRI_BENCH_ROUNDS"
