@@ -171,7 +171,7 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		"--endpoint-reconciler-type", "none",
 		"--service-cluster-ip-range", "10.0.0.0/24",
 		"--authorization-mode", "Node,RBAC",
-		"--allow-privileged", "true", // installer and NRI DaemonSets
+		"--allow-privileged=true", // installer and NRI DaemonSets
 		"--client-ca-file", p("ca.crt"),
 		"--tls-cert-file", p("apiserver.crt"), "--tls-private-key-file", p("apiserver.key"),
 		"--kubelet-client-certificate", p("apiserver-kubelet-client.crt"),
