@@ -151,7 +151,7 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		// on a machine whose disk the other suites share.
 		"--unsafe-no-fsync")
 	etcd.waitReady(t, 2*time.Minute, "etcd", func() error {
-		resp, err := http.Get(etcdURL + "/health")
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(etcdURL + "/health")
 		if err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		"--endpoint-reconciler-type", "none",
 		"--service-cluster-ip-range", "10.0.0.0/24",
 		"--authorization-mode", "Node,RBAC",
-		"--allow-privileged", "true", // installer and NRI DaemonSets
+		"--allow-privileged=true", // installer and NRI DaemonSets
 		"--client-ca-file", p("ca.crt"),
 		"--tls-cert-file", p("apiserver.crt"), "--tls-private-key-file", p("apiserver.key"),
 		"--kubelet-client-certificate", p("apiserver-kubelet-client.crt"),
@@ -343,12 +343,14 @@ func (c *cluster) shareKubeletDir(t testing.TB) {
 
 // Kubectl runs kubectl as the cluster's admin.
 func (c *cluster) Kubectl(args ...string) (string, error) {
-	return command(2*time.Minute, nil, "", append([]string{filepath.Join(c.bin, "kubectl"), "--kubeconfig", c.Kubeconfig}, args...)...)
+	return c.KubectlIn("", args...)
 }
 
-// KubectlIn is Kubectl with stdin.
+// KubectlIn is Kubectl with stdin. Its discovery cache stays in the
+// test's directory, not in $HOME/.kube.
 func (c *cluster) KubectlIn(stdin string, args ...string) (string, error) {
-	return command(2*time.Minute, nil, stdin, append([]string{filepath.Join(c.bin, "kubectl"), "--kubeconfig", c.Kubeconfig}, args...)...)
+	argv := append([]string{filepath.Join(c.bin, "kubectl"), "--kubeconfig", c.Kubeconfig, "--cache-dir", filepath.Join(c.Dir, "kubectl-cache")}, args...)
+	return command(2*time.Minute, nil, stdin, argv...)
 }
 
 // stop stops the kubelet and the control plane by PID, newest first, and

@@ -283,6 +283,11 @@ func configureRro(t testing.TB, r *nodeRuntime) {
 func TestPods(t *testing.T) {
 	c := startCluster(t, runtimeOptions{}, func(r *nodeRuntime) { configureRro(t, r) })
 	vol := fixture.NestedVolume(t)
+	// deploy/runtimeclass.yaml schedules rro pods onto nodes labelled as
+	// having rro-runc, as the fleet installer's nodes are.
+	if out, err := c.Kubectl("label", "node", c.Node, "rro-runc.io/enabled=true"); err != nil {
+		t.Fatalf("kubectl label node: %v\n%s", err, out)
+	}
 	if out, err := c.Kubectl("get", "node", c.Node, "-o", "jsonpath={.status.runtimeHandlers}"); err == nil {
 		t.Logf("kubectl get node %s -o jsonpath={.status.runtimeHandlers}: %s", c.Node, out)
 	}
