@@ -34,7 +34,7 @@ type cluster struct {
 	pki        string
 	kubeletDir string
 	PodLogs    string
-	procs      []*proc // in start order
+	procs      []*fixture.Process // in start order
 }
 
 var (
@@ -150,7 +150,7 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		// A test cluster thrown away at the end: fsync only slows it down
 		// on a machine whose disk the other suites share.
 		"--unsafe-no-fsync")
-	etcd.waitReady(t, 2*time.Minute, "etcd", func() error {
+	etcd.WaitReady(t, 2*time.Minute, "etcd", func() error {
 		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(etcdURL + "/health")
 		if err != nil {
 			return err
@@ -183,7 +183,7 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		"--service-account-key-file", p("sa.pub"), "--service-account-signing-key-file", p("sa.key"),
 		"--enable-admission-plugins", "NodeRestriction",
 		"--profiling=false")
-	apiserver.waitReady(t, 3*time.Minute, "kube-apiserver /readyz", func() error {
+	apiserver.WaitReady(t, 3*time.Minute, "kube-apiserver /readyz", func() error {
 		_, err := c.Kubectl("get", "--raw", "/readyz")
 		return err
 	})
@@ -200,11 +200,11 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		"--secure-port", "0", "--leader-elect=false", "--profiling=false")
 
 	kubelet := c.startKubelet(t, kubeletPort, healthzPort)
-	kubelet.waitReady(t, 3*time.Minute, "node "+c.Node+" registered", func() error {
+	kubelet.WaitReady(t, 3*time.Minute, "node "+c.Node+" registered", func() error {
 		_, err := c.Kubectl("get", "node", c.Node)
 		return err
 	})
-	kubelet.waitReady(t, 2*time.Minute, "service account default/default", func() error {
+	kubelet.WaitReady(t, 2*time.Minute, "service account default/default", func() error {
 		_, err := c.Kubectl("get", "serviceaccount", "default")
 		return err
 	})
@@ -216,9 +216,9 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 }
 
 // run starts one of the Kubernetes binaries, logging to DIR/NAME.log.
-func (c *cluster) run(t testing.TB, name string, args ...string) *proc {
+func (c *cluster) run(t testing.TB, name string, args ...string) *fixture.Process {
 	t.Helper()
-	p := startProc(t, name, filepath.Join(c.Dir, name+".log"), nil, append([]string{filepath.Join(c.bin, name)}, args...)...)
+	p := fixture.StartProcess(t, name, filepath.Join(c.Dir, name+".log"), nil, append([]string{filepath.Join(c.bin, name)}, args...)...)
 	c.procs = append(c.procs, p)
 	return p
 }
@@ -242,7 +242,7 @@ var kubeletSysctls = map[string]string{
 // a fixed path) is on a private tmpfs. Its root directory is a shared mount, so the
 // volumes it mounts there (service account tokens, ...) propagate to the
 // host's namespace, where containerd and the shims run.
-func (c *cluster) startKubelet(t testing.TB, port, healthzPort int) *proc {
+func (c *cluster) startKubelet(t testing.TB, port, healthzPort int) *fixture.Process {
 	t.Helper()
 	fake := filepath.Join(c.Dir, "kubelet-sysctls")
 	if err := os.MkdirAll(fake, 0o755); err != nil {
@@ -311,7 +311,7 @@ evictionHard:
   imagefs.available: "1%%"
 syncFrequency: 10s
 `, port, healthzPort, filepath.Join(c.pki, "ca.crt"), ep, ep, c.PodLogs), 0o644)
-	p := startProc(t, "kubelet", filepath.Join(c.Dir, "kubelet.log"), nil,
+	p := fixture.StartProcess(t, "kubelet", filepath.Join(c.Dir, "kubelet.log"), nil,
 		"unshare", "--mount", "--propagation", "unchanged", "--", "/bin/sh", "-c", script.String(), "kubelet",
 		filepath.Join(c.bin, "kubelet"),
 		"--config", cfg,
@@ -358,7 +358,7 @@ func (c *cluster) KubectlIn(stdin string, args ...string) (string, error) {
 func (c *cluster) stop(t testing.TB) {
 	t.Helper()
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		c.procs[i].stop(t, 30*time.Second)
+		c.procs[i].Stop(t, 30*time.Second)
 	}
 	// The kubelet's tmpfs volumes, and the shared bind of its root.
 	fixture.UnmountUnder(t, c.kubeletDir)

@@ -32,7 +32,7 @@ type nodeRuntime struct {
 	// are the node's files.
 	NodeRoot string
 	bin      string
-	d        *proc
+	d        *fixture.Process
 }
 
 // runtimeOptions shape the node's containerd.
@@ -173,8 +173,8 @@ func (r *nodeRuntime) start(t testing.TB) {
 		argv = append([]string{"unshare", "--mount", "--propagation", "slave", "--", "/bin/sh", "-c",
 			`mount --bind "$0/usr/local/bin" /usr/local/bin && exec "$@"`, r.NodeRoot}, argv...)
 	}
-	r.d = startProc(t, "containerd", filepath.Join(r.Dir, "containerd.log"), env, argv...)
-	r.d.waitReady(t, 60*time.Second, "containerd CRI", func() error {
+	r.d = fixture.StartProcess(t, "containerd", filepath.Join(r.Dir, "containerd.log"), env, argv...)
+	r.d.WaitReady(t, 60*time.Second, "containerd CRI", func() error {
 		_, err := r.Crictl("info")
 		return err
 	})
@@ -185,7 +185,7 @@ func (r *nodeRuntime) start(t testing.TB) {
 // reload, and SIGHUP would stop it.
 func (r *nodeRuntime) Restart(t testing.TB) {
 	t.Helper()
-	r.d.stop(t, 30*time.Second)
+	r.d.Stop(t, 30*time.Second)
 	r.start(t)
 }
 
@@ -227,12 +227,12 @@ func (r *nodeRuntime) Log() string {
 // have left: runc containers under RuncRoot and processes naming Dir.
 func (r *nodeRuntime) stop(t testing.TB) {
 	t.Helper()
-	if r.d != nil && !r.d.exited() {
+	if r.d != nil && !r.d.Exited() {
 		if out, err := r.Crictl("rmp", "--all", "--force"); err != nil {
 			t.Logf("cleanup: crictl rmp --all: %v\n%s", err, out)
 		}
 	}
-	r.d.stop(t, 30*time.Second)
+	r.d.Stop(t, 30*time.Second)
 	fixture.DeleteRuncContainers(t, r.RuncRoot)
 	// A handler without a Root option (the installer writes none) keeps
 	// runc state in containerd's default, shared by every containerd here.

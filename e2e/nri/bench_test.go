@@ -77,17 +77,17 @@ func TestBenchPodsPerSecond(t *testing.T) {
 	// load does not blur the way wall-clock throughput is blurred.
 	var pluginCPU, cpuAtStart time.Duration
 	pluginOn := true
-	cpuAtStart = procCPU(t, pl.p.cmd.Process.Pid)
+	cpuAtStart = procCPU(t, pl.p.Cmd.Process.Pid)
 	setPlugin := func(on bool) {
 		if on == pluginOn {
 			return
 		}
 		if on {
 			pl.start(t)
-			cpuAtStart = procCPU(t, pl.p.cmd.Process.Pid)
+			cpuAtStart = procCPU(t, pl.p.Cmd.Process.Pid)
 		} else {
-			pluginCPU += procCPU(t, pl.p.cmd.Process.Pid) - cpuAtStart
-			pl.p.stop(t, false, 10*time.Second)
+			pluginCPU += procCPU(t, pl.p.Cmd.Process.Pid) - cpuAtStart
+			pl.p.Stop(t, 10*time.Second)
 		}
 		pluginOn = on
 	}
@@ -187,7 +187,7 @@ func TestBenchPodsPerSecond(t *testing.T) {
 		t.Logf("  %-8s %9.0fms %8.2f/s %9.0fms %8.2f/s  %6.1f%% %6.1f%%", v.name, md*1000, 1/md, mn*1000, 1/mn, 100*natMed/md, 100*natMean/mn)
 	}
 	if pluginOn {
-		pluginCPU += procCPU(t, pl.p.cmd.Process.Pid) - cpuAtStart
+		pluginCPU += procCPU(t, pl.p.Cmd.Process.Pid) - cpuAtStart
 	}
 	if k := len(took["plugin"]); k > 0 {
 		t.Logf("rro-nri CPU time (schedstat) while connected: %s over %d timed containers plus %d checked ones: %s per container",

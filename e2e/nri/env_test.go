@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,64 +19,6 @@ func TestMain(m *testing.M) { fixture.Main(m) }
 
 // probeArgs is the container command of every probe.
 var probeArgs = []string{"/bin/sh", "-c", fixture.ProbeScript}
-
-// proc is a daemon this suite started; stop ends it by its PID.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func startProc(t testing.TB, name, logPath string, env []string, argv ...string) *proc {
-	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p
-}
-
-// stop sends SIGTERM (SIGKILL with kill) and waits up to grace, then kills.
-func (p *proc) stop(t testing.TB, kill bool, grace time.Duration) {
-	t.Helper()
-	sig := syscall.SIGTERM
-	if kill {
-		sig = syscall.SIGKILL
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		t.Logf("%s (pid %d) ignored %s for %s; killing it", p.name, p.cmd.Process.Pid, sig, grace)
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) logText() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
 
 // containerdBin is where e2e/setup.sh builds containerd 2.4.2.
 func containerdBin(t testing.TB) string {
@@ -98,7 +39,7 @@ type cd2 struct {
 	Dir, Config, Address, NRISocket, RuncRoot string
 	bin                                       string
 	env                                       []string
-	d                                         *proc
+	d                                         *fixture.Process
 }
 
 // cd2Options shape the config.
@@ -185,11 +126,11 @@ func (c *cd2) start(t testing.TB) {
 	t.Helper()
 	env := append([]string{"PATH=" + c.bin + ":" + os.Getenv("PATH")}, c.env...)
 	first := c.d == nil
-	c.d = startProc(t, "containerd", filepath.Join(c.Dir, "containerd.log"), env,
+	c.d = fixture.StartProcess(t, "containerd", filepath.Join(c.Dir, "containerd.log"), env,
 		filepath.Join(c.bin, "containerd"), "--config", c.Config)
 	c.waitFor(t, "containerd's CRI plugin", func() error {
-		if c.d.exited() {
-			return fmt.Errorf("containerd exited:\n%s", tail(c.d.logText(), 30))
+		if c.d.Exited() {
+			return fmt.Errorf("containerd exited:\n%s", tail(c.d.LogText(), 30))
 		}
 		_, err := c.crictl("info")
 		return err
@@ -207,7 +148,7 @@ func (c *cd2) start(t testing.TB) {
 // starts it again with the same config.
 func (c *cd2) restart(t testing.TB) {
 	t.Helper()
-	c.d.stop(t, false, 15*time.Second)
+	c.d.Stop(t, 15*time.Second)
 	c.start(t)
 }
 
@@ -238,9 +179,9 @@ func (c *cd2) crictl(args ...string) (string, error) {
 var crictlBin string
 
 func (c *cd2) cleanup(t testing.TB) {
-	if c.d != nil && !c.d.exited() {
+	if c.d != nil && !c.d.Exited() {
 		_, _ = c.crictl("rmp", "--all", "--force")
-		c.d.stop(t, false, 15*time.Second)
+		c.d.Stop(t, 15*time.Second)
 	}
 	fixture.DeleteRuncContainers(t, c.Dir)
 	fixture.KillProcessesMentioning(t, c.Dir)
@@ -310,7 +251,7 @@ var nriBuild struct {
 
 // plugin is a running rro-nri connected to a cd2.
 type plugin struct {
-	p    *proc
+	p    *fixture.Process
 	args []string
 	log  string
 }
@@ -325,8 +266,8 @@ func startPlugin(t testing.TB, c *cd2, args ...string) *plugin {
 	}
 	pl.start(t)
 	t.Cleanup(func() {
-		if !pl.p.exited() {
-			pl.p.stop(t, false, 10*time.Second)
+		if !pl.p.Exited() {
+			pl.p.Stop(t, 10*time.Second)
 		}
 	})
 	return pl
@@ -335,7 +276,7 @@ func startPlugin(t testing.TB, c *cd2, args ...string) *plugin {
 func (pl *plugin) start(t testing.TB) {
 	t.Helper()
 	before := len(readFile(pl.log))
-	pl.p = startProc(t, "rro-nri", pl.log, nil, pl.args...)
+	pl.p = fixture.StartProcess(t, "rro-nri", pl.log, nil, pl.args...)
 	pl.waitStarted(t, before)
 }
 
@@ -348,7 +289,7 @@ func (pl *plugin) waitStarted(t testing.TB, offset int) {
 		if strings.Contains(log[min(offset, len(log)):], "Started plugin") {
 			return
 		}
-		if pl.p.exited() {
+		if pl.p.Exited() {
 			t.Fatalf("rro-nri exited:\n%s", tail(log, 30))
 		}
 		if time.Now().After(deadline) {

@@ -161,7 +161,7 @@ func TestFailClosed(t *testing.T) {
 	// plugin names such a container when it connects again.
 	var leaked string
 	t.Run("killed: refused (after NRI's one-event window)", func(t *testing.T) {
-		pl.p.stop(t, true, 5*time.Second)
+		pl.p.StopSignal(t, unix.SIGKILL, 5*time.Second)
 		id, err := p.create(t, "first-after-death", []volume{roVol(vol)}, "/bin/sleep", "600")
 		if err == nil {
 			leaked = id
@@ -270,7 +270,7 @@ func TestNeverBlocks(t *testing.T) {
 	// creates the container unadjusted, under required_plugins too. The
 	// plugin must answer first, whatever hangs inside it.
 	t.Run("a probe slower than containerd's request timeout: the plugin answers first", func(t *testing.T) {
-		pl.p.stop(t, false, 5*time.Second)
+		pl.p.Stop(t, 5*time.Second)
 		pl.args = append(pl.args, "--probe-timeout", "5s")
 		pl.start(t)
 		for _, pol := range []string{"IfPossible", "Enabled"} {
