@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rro-runc/rro-runc/internal/treesnap"
 )
 
 // node is a fake node root with a source directory of "binaries" to
@@ -71,35 +70,10 @@ func (n *node) uninstall(t *testing.T, extra ...string) (string, string, int) {
 	return runApp(t, append([]string{"uninstall", "--host-root", n.root}, extra...)...)
 }
 
-// snapshot maps every path under root to its type, mode and content hash
-// (and inode, so that "not rewritten" is visible too when asked).
+// snapshot is treesnap.Take, failing t on error.
 func snapshot(t *testing.T, root string, inodes bool) map[string]string {
 	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s := sha256.Sum256(b)
-			v += " " + hex.EncodeToString(s[:8])
-			if inodes {
-				v += fmt.Sprintf(" ino %d", fi.Sys().(*syscall.Stat_t).Ino)
-			}
-		}
-		rel, _ := filepath.Rel(root, p)
-		m[rel] = v
-		return nil
-	})
+	m, err := treesnap.Take(root, inodes)
 	if err != nil {
 		t.Fatal(err)
 	}

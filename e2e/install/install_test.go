@@ -1,11 +1,8 @@
 package install
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/treesnap"
 )
 
 func TestMain(m *testing.M) { fixture.Main(m) }
@@ -63,31 +61,10 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
-// tree maps every path under root to its type, mode and content digest.
+// tree is treesnap.Take without inodes, failing t on error.
 func tree(t *testing.T, root string) map[string]string {
 	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s := sha256.Sum256(b)
-			v += " " + hex.EncodeToString(s[:8])
-		}
-		rel, _ := filepath.Rel(root, p)
-		m[rel] = v
-		return nil
-	})
+	m, err := treesnap.Take(root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
