@@ -192,6 +192,11 @@ func startCluster(t *testing.T, o runtimeOptions, configure func(r *nodeRuntime)
 		"--kubeconfig", filepath.Join(dir, "controller-manager.kubeconfig"),
 		// No pod CIDRs to allocate: pods use the host network.
 		"--controllers", "*,-nodeipam",
+		// Each controller under its own service account, as kubeadm runs
+		// it: the controller-manager's own identity (the ClusterRole
+		// system:kube-controller-manager) may not create a DaemonSet's
+		// controllerrevisions, so DaemonSets would never get a pod.
+		"--use-service-account-credentials=true",
 		"--secure-port", "0", "--leader-elect=false",
 		"--service-account-private-key-file", p("sa.key"),
 		"--root-ca-file", p("ca.crt"), "--profiling=false")
