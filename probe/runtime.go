@@ -47,14 +47,21 @@ type Prober struct {
 	execs atomic.Int32 // processes started, for tests
 }
 
-// minVersions are the first releases that implement rro, for runtimes
+// minVersion is the first release that implements rro, for runtimes
 // whose features command is missing (runc < 1.1, crun < 1.8.6), does not
 // list mount options, or is silent about rro although the runtime
-// implements it (youki).
-var minVersions = map[string]string{
-	"runc":  "1.1.0",
-	"crun":  "1.4",
-	"youki": "0.0.5",
+// implements it (youki). A switch, not a map: a package-level map is
+// built at init, on every rro-runc call including pass-through.
+func minVersion(name string) (version string, known bool) {
+	switch name {
+	case "runc":
+		return "1.1.0", true
+	case "crun":
+		return "1.4", true
+	case "youki":
+		return "0.0.5", true
+	}
+	return "", false
 }
 
 // Runtime answers for the runtime at path, from the cache when it is
@@ -223,7 +230,7 @@ func decide(path string, ver, feat execResult) Runtime {
 	}
 
 	rt.Method = "version"
-	min, known := minVersions[rt.Name]
+	min, known := minVersion(rt.Name)
 	have, parsed := parseNumbers(rt.Version)
 	need, _ := parseNumbers(min)
 	var byVersion string

@@ -23,7 +23,11 @@ func checkSameDecisions(t testing.TB, cfg []byte, opts Options, s Support) {
 	if errors.Is(berr, ErrInvalidConfig) {
 		return // a shape only the bytes show (e.g. two mounts arrays)
 	}
-	mp, merr := AnalyzeMounts(spec.Mounts, spec.Annotations, opts)
+	mounts := make([]Mount, len(spec.Mounts))
+	for i, m := range spec.Mounts {
+		mounts[i] = Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options}
+	}
+	mp, merr := AnalyzeMounts(mounts, spec.Annotations, opts)
 	if (berr == nil) != (merr == nil) || berr != nil && berr.Error() != merr.Error() {
 		t.Fatalf("Analyze: %v, AnalyzeMounts: %v\nconfig: %s", berr, merr, cfg)
 	}
@@ -85,7 +89,7 @@ func TestAnalyzeMountsDecidesLikeAnalyze(t *testing.T) {
 }
 
 func TestAnalyzeMountsHasNoBytes(t *testing.T) {
-	p, err := AnalyzeMounts([]specs.Mount{{Destination: "/v", Options: []string{"rbind", "ro"}}}, nil, Options{Policy: Enabled})
+	p, err := AnalyzeMounts([]Mount{{Destination: "/v", Options: []string{"rbind", "ro"}}}, nil, Options{Policy: Enabled})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rro-runc/rro-runc/rewrite"
 )
@@ -50,9 +49,9 @@ func decide(opts rewrite.Options, support func() rewrite.Support, pod *api.PodSa
 		delete(annotations, key)
 	}
 	maps.Copy(annotations, ctr.GetAnnotations())
-	mounts := make([]specs.Mount, 0, len(ctr.GetMounts()))
+	mounts := make([]rewrite.Mount, 0, len(ctr.GetMounts()))
 	for _, m := range ctr.GetMounts() {
-		mounts = append(mounts, m.ToOCI(nil))
+		mounts = append(mounts, rewrite.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
 	}
 	plan, err := rewrite.AnalyzeMounts(mounts, annotations, opts)
 	if err != nil {
