@@ -145,7 +145,7 @@ func installFlags(install bool) []cli.Flag {
 			&cli.StringFlag{Name: "source", TakesFile: true, Usage: "copy the binaries from `DIR` (default: the directory of this rroctl)"},
 		)
 	} else {
-		flags = append(flags, &cli.BoolFlag{Name: "purge", Usage: "also remove /etc/rro-runc/config.toml when install wrote it"})
+		flags = append(flags, &cli.BoolFlag{Name: "purge", Usage: "also remove /etc/rro-runc/config.toml when install wrote it and it was changed since"})
 	}
 	return flags
 }

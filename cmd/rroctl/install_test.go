@@ -148,7 +148,8 @@ func TestInstallUninstallContainerd(t *testing.T) {
 	}
 	sameTree(t, "second install", installed, snapshot(t, n.root, true))
 
-	// Uninstall keeps config.toml without --purge, then purges it.
+	// Uninstall removes config.toml while it is exactly what install
+	// wrote: the node is as it was.
 	stdout, stderr, code = n.uninstall(t, "--engine", "containerd")
 	if code != 0 {
 		t.Fatalf("uninstall: exit %d: %s", code, stderr)
@@ -156,7 +157,7 @@ func TestInstallUninstallContainerd(t *testing.T) {
 	for _, want := range []string{
 		"restored /etc/containerd/config.toml as it was before install (runtime \"rro\" removed)\n",
 		"removed /usr/local/bin/rro-runc\n", "removed /usr/local/bin/rroctl\n",
-		"kept /etc/rro-runc/config.toml (--purge removes it)\n",
+		"removed /etc/rro-runc/config.toml (as install wrote it)\n",
 		"to apply, run on the host: systemctl restart containerd\n",
 	} {
 		if !strings.Contains(stdout, want) {
@@ -166,28 +167,41 @@ func TestInstallUninstallContainerd(t *testing.T) {
 	if got := readT(t, filepath.Join(n.root, "etc/containerd/config.toml")); got != containerdConf {
 		t.Errorf("engine config not restored byte for byte:\n%s", got)
 	}
-	if _, err := os.Stat(filepath.Join(n.root, "etc/rro-runc/config.toml")); err != nil {
-		t.Errorf("uninstall without --purge removed config.toml: %v", err)
-	}
+	sameTree(t, "install then uninstall", before, snapshot(t, n.root, false))
 	stdout, _, code = n.uninstall(t, "--purge")
 	if code != 0 || !strings.Contains(stdout, "no change: nothing installed") {
 		t.Errorf("uninstall after uninstall: exit %d:\n%s", code, stdout)
 	}
 
-	// With --purge from the start, the node is exactly as before.
+	// An administrator's edit makes config.toml theirs: kept, until
+	// --purge.
 	if _, stderr, code := n.install(t, "--engine", "containerd"); code != 0 {
 		t.Fatalf("install: %s", stderr)
 	}
-	// config.toml survived the first uninstall, so this install kept it and
-	// purge leaves it: it is no longer install's.
-	os.Remove(filepath.Join(n.root, "etc/rro-runc/config.toml"))
-	os.Remove(filepath.Join(n.root, "etc/rro-runc"))
-	n.uninstall(t)
+	conf := filepath.Join(n.root, "etc/rro-runc/config.toml")
+	if err := os.WriteFile(conf, []byte(readT(t, conf)+"# the admin's edit\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = n.uninstall(t, "--engine", "containerd")
+	if code != 0 || !strings.Contains(stdout, "kept /etc/rro-runc/config.toml (changed since install; --purge removes it)\n") {
+		t.Fatalf("uninstall of an edited config.toml: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(readT(t, conf), "# the admin's edit") {
+		t.Errorf("uninstall changed the administrator's config.toml")
+	}
+	os.Remove(conf)
+	os.Remove(filepath.Dir(conf))
+
+	// With --purge, an edited config.toml install wrote goes too.
 	if _, stderr, code := n.install(t, "--engine", "containerd"); code != 0 {
 		t.Fatalf("install: %s", stderr)
 	}
-	if _, stderr, code := n.uninstall(t, "--engine", "containerd", "--purge"); code != 0 {
-		t.Fatalf("uninstall --purge: %s", stderr)
+	if err := os.WriteFile(conf, []byte(readT(t, conf)+"# the admin's edit\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = n.uninstall(t, "--engine", "containerd", "--purge")
+	if code != 0 || !strings.Contains(stdout, "removed /etc/rro-runc/config.toml (purged)\n") {
+		t.Fatalf("uninstall --purge: exit %d:\n%s%s", code, stdout, stderr)
 	}
 	sameTree(t, "install then uninstall --purge", before, snapshot(t, n.root, false))
 }

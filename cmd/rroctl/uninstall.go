@@ -10,7 +10,8 @@ package main
 //     inverse of the edit), and a runtime of that name that is no longer
 //     what install wrote is left, with an error.
 //   - A binary is removed only when it is still the build install put
-//     there; config.toml only with --purge and only when install wrote it;
+//     there; config.toml only when install wrote it, and when it has
+//     changed since, only with --purge;
 //     directories only when install created them and they are empty.
 //   - Checked first, rolled back on failure, as install.
 
@@ -19,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -32,7 +32,7 @@ import (
 func uninstallCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "uninstall",
-		Usage: "undo rroctl install: the engine's runtime handler, the binaries (config.toml only with --purge)",
+		Usage: "undo rroctl install: the engine's runtime handler, the binaries, config.toml when install wrote it and nobody changed it since",
 		Description: "Reads HOST-ROOT" + stateFile + " and undoes what install did. The engine's\n" +
 			"configuration is restored byte for byte when nobody changed it since, else only the\n" +
 			"runtime install added is taken out (refused if it was changed by hand). Binaries are\n" +
@@ -155,12 +155,18 @@ func runUninstall(c *cli.Context) error {
 			}
 		}
 		if st.RroConfig != nil {
-			if purge {
-				if _, err := os.Lstat(h.on(st.RroConfig.Path)); err == nil {
-					removeBins = append(removeBins, fileStep{host: st.RroConfig.Path, note: "purged"})
-				}
-			} else {
-				notes = append(notes, fmt.Sprintf("kept %s (--purge removes it)", st.RroConfig.Path))
+			// Unchanged since install, the file holds nothing of the
+			// administrator's: removing it is what "the node as it was"
+			// means. Edited, it is theirs unless they ask with --purge.
+			cur, err := readRegular(h.on(st.RroConfig.Path))
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+			case err == nil && sha256Hex(cur) == st.RroConfig.SHA256:
+				removeBins = append(removeBins, fileStep{host: st.RroConfig.Path, note: "as install wrote it"})
+			case purge:
+				removeBins = append(removeBins, fileStep{host: st.RroConfig.Path, note: "purged"})
+			default:
+				notes = append(notes, fmt.Sprintf("kept %s (changed since install; --purge removes it)", st.RroConfig.Path))
 			}
 		}
 	} else {
@@ -246,7 +252,11 @@ func runUninstall(c *cli.Context) error {
 		}
 	}
 	for _, f := range removeBins {
-		fmt.Fprintf(out, "removed %s\n", f.host)
+		if f.note != "" {
+			fmt.Fprintf(out, "removed %s (%s)\n", f.host, f.note)
+		} else {
+			fmt.Fprintf(out, "removed %s\n", f.host)
+		}
 	}
 	for _, n := range notes {
 		fmt.Fprintln(out, n)

@@ -3,9 +3,6 @@
 package k8s
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rro-runc/rro-runc/e2e/internal/fixture"
+	"github.com/rro-runc/rro-runc/internal/treesnap"
 )
 
 // imageRef is the installer image's name in deploy/, and so in the tests.
@@ -99,37 +97,11 @@ func nodeOverlay(t testing.TB, file, nodeRoot string) string {
 		"path: /\n", "path: "+nodeRoot+"\n")
 }
 
-// tree maps every file and symlink under dir to a hash of its content
-// and mode: what "the node as it was" means.
+// tree is treesnap.Take without inodes, failing t on error: what "the
+// node as it was" means.
 func tree(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h := sha256.New()
-		switch {
-		case d.IsDir():
-			h.Write([]byte("dir"))
-		case info.Mode()&fs.ModeSymlink != 0:
-			l, _ := os.Readlink(p)
-			h.Write([]byte("link:" + l))
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		m[rel] = info.Mode().String() + " " + hex.EncodeToString(h.Sum(nil))[:16]
-		return nil
-	})
+	m, err := treesnap.Take(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,18 +227,10 @@ func TestFleetRollout(t *testing.T) {
 		t.Fatalf("kubectl delete daemonset rro-runc-uninstall: %v\n%s", err, out)
 	}
 	c.Runtime.Restart(t)
-	// Without --purge the uninstaller keeps the config.toml the installer
-	// wrote (an admin may have edited it); everything else is as it was.
-	var unexpected []string
-	for _, d := range treeDiff(before, tree(t, nodeRoot)) {
-		if d == "added etc/rro-runc" || d == "added etc/rro-runc/config.toml" {
-			t.Logf("kept by design: %s", d)
-			continue
-		}
-		unexpected = append(unexpected, d)
-	}
-	if len(unexpected) > 0 {
-		t.Errorf("after uninstall the node root differs from before install:\n%s", strings.Join(unexpected, "\n"))
+	// The installer wrote config.toml and nobody edited it, so the
+	// uninstaller takes it too: the node's root is as it was, file by file.
+	if d := treeDiff(before, tree(t, nodeRoot)); len(d) > 0 {
+		t.Errorf("after uninstall the node root differs from before install:\n%s", strings.Join(d, "\n"))
 	}
 	out, _ := exec.Command("ls", "-la", filepath.Join(nodeRoot, "usr/local/bin")).CombinedOutput()
 	t.Logf("node's /usr/local/bin after uninstall:\n%s", out)
