@@ -11,7 +11,7 @@ export PATH=/usr/local/go/bin:$PATH
 [ "$(id -u)" = 0 ] || { echo "e2e/setup.sh: needs root (apt-get)" >&2; exit 1; }
 
 packages=(runc crun busybox-static containerd docker.io podman hyperfine
-	iptables uidmap conmon ca-certificates git)
+	iptables uidmap conmon ca-certificates git openssl)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

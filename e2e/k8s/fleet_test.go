@@ -149,6 +149,7 @@ func waitFile(t testing.TB, path, what string, cond func(string) bool, diag func
 func TestFleetRollout(t *testing.T) {
 	vol := fixture.NestedVolume(t) // before containerd's mount namespace exists
 	nodeRoot := filepath.Join(fixture.ShortTempDir(t), "node")
+	track(nodeRoot)
 	writeFile(t, filepath.Join(nodeRoot, "usr/local/bin/node-tool"), "#!/bin/sh\necho the node's own tool\n", 0o755)
 	c := startCluster(t, runtimeOptions{NodeRoot: nodeRoot}, nil)
 	before := tree(t, nodeRoot)
