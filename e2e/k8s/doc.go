@@ -17,6 +17,8 @@
 //   - Every process the suite starts is stopped by its PID when the test
 //     ends, also on failure; leftover shims and runc containers of the
 //     test's containerd are removed and everything mounted under the test's
-//     directory (the kubelet's volume mounts included) is unmounted.
+//     directory (the kubelet's volume mounts included) is unmounted; after
+//     the last test, the suite fails if a process or a mount of any of its
+//     clusters is still there.
 //   - Under CI=true a missing prerequisite fails the suite; it never skips.
 package k8s
