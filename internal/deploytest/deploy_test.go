@@ -181,8 +181,12 @@ func TestManifests(t *testing.T) {
 					t.Errorf("nodeSelector %v lacks the RuntimeClass's %s=%s", spec.NodeSelector, k, v)
 				}
 			}
-			if !spec.HostPID || spec.HostNetwork || spec.HostIPC {
-				t.Errorf("hostPID %v (needed for --restart systemd), hostNetwork %v, hostIPC %v (never needed)", spec.HostPID, spec.HostNetwork, spec.HostIPC)
+			// hostNetwork: the pod talks to nothing, and must run on a
+			// node whose CNI is not up (or is what broke); privileged with
+			// the host's root mounted, the host's network namespace gives
+			// it nothing more.
+			if !spec.HostPID || !spec.HostNetwork || spec.HostIPC {
+				t.Errorf("hostPID %v (needed for --restart systemd), hostNetwork %v (no pod network needed), hostIPC %v (never needed)", spec.HostPID, spec.HostNetwork, spec.HostIPC)
 			}
 			if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
 				t.Errorf("the installer never calls the API: its token must not be mounted")
