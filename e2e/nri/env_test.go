@@ -280,13 +280,17 @@ func (pl *plugin) start(t testing.TB) {
 	pl.waitStarted(t, before)
 }
 
-// waitStarted waits for the stub's "Started plugin" line after offset.
+// waitStarted waits, after offset, for the stub's "Started plugin" line
+// and for the plugin's report of its Synchronize: the stub logs the
+// first before containerd has sent the second, and a test that reads the
+// report right after "Started plugin" races it (seen once under load).
 func (pl *plugin) waitStarted(t testing.TB, offset int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		log := readFile(pl.log)
-		if strings.Contains(log[min(offset, len(log)):], "Started plugin") {
+		since := log[min(offset, len(log)):]
+		if strings.Contains(since, "Started plugin") && strings.Contains(since, "rro-nri: synchronized with") {
 			return
 		}
 		if pl.p.Exited() {
