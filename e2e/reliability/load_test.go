@@ -354,9 +354,14 @@ func checkNoWaiting(t *testing.T, cold, warm []*launch, timing string) {
 		// A waiter goes on once the answer is written: from then to its
 		// exec of runc it does no more than a warm create does from start
 		// to exec. Waiting in turn (a serialised lock or cache) would add
-		// to that with every waiter before it.
-		if after := l.exec.Sub(answered); after > baseline {
-			t.Errorf("%s: exec'd runc %s after the answer was written, longer than the slowest warm create from start to exec (%s): it waited on more than the probe", l.id, after, baseline)
+		// to that with every waiter before it: 49 waiters each behind the
+		// others' creates is seconds. The cold and warm batches run one
+		// after the other, not interleaved, so the machine's load differs
+		// between them; one probe's time is the slack for that (seen: a
+		// waiter 1.06 s over the warm maximum with a 1.24 s probe while
+		// make test's Kubernetes build ran at nice 19).
+		if after := l.exec.Sub(answered); after > baseline+longest {
+			t.Errorf("%s: exec'd runc %s after the answer was written, longer than the slowest warm create from start to exec (%s) plus the probe (%s): it waited on more than the probe", l.id, after, baseline, longest)
 		}
 	}
 }
