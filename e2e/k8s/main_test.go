@@ -5,7 +5,7 @@ package k8s
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,37 +52,26 @@ func leftovers() []string {
 	trackedMu.Lock()
 	defer trackedMu.Unlock()
 	var left []string
-	names := append([]string{}, trackedDirs...)
+	for _, dir := range trackedDirs {
+		mounts, err := fixture.MountsUnder(dir)
+		if err != nil {
+			left = append(left, "reading mountinfo: "+err.Error())
+		}
+		for _, m := range mounts {
+			left = append(left, "mount "+m.Mountpoint)
+		}
+	}
+	names := trackedDirs
 	if trackedBin != "" {
-		names = append(names, trackedBin)
+		names = append(slices.Clip(names), trackedBin)
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	mentions := func(s string) bool {
-		for _, n := range names {
-			if strings.Contains(s, n+"/") {
-				return true
+	seen := map[int]bool{}
+	for _, n := range names {
+		for _, p := range fixture.ProcessesMentioning(n + "/") {
+			if !seen[p.PID] {
+				seen[p.PID] = true
+				left = append(left, fmt.Sprintf("process %d: %s", p.PID, p.Cmdline))
 			}
-		}
-		return false
-	}
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 4 && mentions(f[4]+"/") {
-				left = append(left, "mount "+f[4])
-			}
-		}
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		cmd := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
-		if mentions(cmd + "/") {
-			left = append(left, "process "+filepath.Base(filepath.Dir(p))+": "+cmd)
 		}
 	}
 	return left
