@@ -82,15 +82,8 @@ func snapshot(t *testing.T, root string, inodes bool) map[string]string {
 
 func sameTree(t *testing.T, what string, want, got map[string]string) {
 	t.Helper()
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: %s: was %q, now %q", what, k, v, got[k])
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("%s: %s appeared (%s)", what, k, v)
-		}
+	for _, d := range treesnap.Diff(want, got) {
+		t.Errorf("%s: %s", what, d)
 	}
 }
 

@@ -185,8 +185,8 @@ func TestInstallerImageOnNode(t *testing.T) {
 		t.Errorf("containerd config after uninstall differs from before install:\n%s", cfg)
 	}
 	after := tree(t, node)
-	if listing(after) != listing(before) {
-		t.Errorf("node root after uninstall:\n%swant, as before install:\n%s", listing(after), listing(before))
+	if d := treesnap.Diff(before, after); len(d) > 0 {
+		t.Errorf("node root after uninstall differs from before install:\n%s", strings.Join(d, "\n"))
 	}
 	t.Logf("node root before install and after uninstall:\n%s", listing(after))
 }

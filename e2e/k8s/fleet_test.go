@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -106,24 +105,6 @@ func tree(t testing.TB, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return m
-}
-
-func treeDiff(before, after map[string]string) []string {
-	var d []string
-	for k, v := range before {
-		if a, ok := after[k]; !ok {
-			d = append(d, "removed "+k)
-		} else if a != v {
-			d = append(d, "changed "+k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			d = append(d, "added "+k)
-		}
-	}
-	sort.Strings(d)
-	return d
 }
 
 // waitFile polls until cond holds for the file's content.
@@ -230,7 +211,7 @@ func TestFleetRollout(t *testing.T) {
 	c.Runtime.Restart(t)
 	// The installer wrote config.toml and nobody edited it, so the
 	// uninstaller takes it too: the node's root is as it was, file by file.
-	if d := treeDiff(before, tree(t, nodeRoot)); len(d) > 0 {
+	if d := treesnap.Diff(before, tree(t, nodeRoot)); len(d) > 0 {
 		t.Errorf("after uninstall the node root differs from before install:\n%s", strings.Join(d, "\n"))
 	}
 	out, _ := exec.Command("ls", "-la", filepath.Join(nodeRoot, "usr/local/bin")).CombinedOutput()

@@ -3,7 +3,8 @@
 // digest of its contents, and optionally its inode (so that a file that
 // was rewritten with the same bytes is visible too).
 //
-// Guarantees: Take reads, never writes; symlinks are recorded, not
+// Guarantees: Take reads, never writes, and Diff is empty exactly when
+// two snapshots are equal; symlinks are recorded, not
 // followed; the map's keys are paths relative to root ("." for root).
 package treesnap
 
@@ -14,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"syscall"
 )
 
@@ -45,4 +47,26 @@ func Take(root string, inodes bool) (map[string]string, error) {
 		return nil
 	})
 	return m, err
+}
+
+// Diff lists how after differs from before, one line a path, sorted:
+// "removed P", "added P (ENTRY)" or "changed P: BEFORE -> AFTER". None
+// means the trees are the same.
+func Diff(before, after map[string]string) []string {
+	var d []string
+	for p, b := range before {
+		switch a, ok := after[p]; {
+		case !ok:
+			d = append(d, "removed "+p)
+		case a != b:
+			d = append(d, fmt.Sprintf("changed %s: %s -> %s", p, b, a))
+		}
+	}
+	for p, a := range after {
+		if _, ok := before[p]; !ok {
+			d = append(d, fmt.Sprintf("added %s (%s)", p, a))
+		}
+	}
+	sort.Strings(d)
+	return d
 }
